@@ -1,0 +1,23 @@
+"""convmat — convolution and transposed convolution made visible.
+
+The explicit sparse matrix C of any convolution layer, the transposed layer as
+Cᵀ, shape arithmetic, and (in :mod:`convmat.symbolic`) exact formulas.
+Conventions are PyTorch's: channels first, cross-correlation, C-order flattening.
+"""
+
+from convmat._matrix import conv_matrix, conv_transpose_matrix
+from convmat._shapes import (
+    conv_output_shape,
+    conv_transpose_output_padding,
+    conv_transpose_output_shape,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conv_matrix",
+    "conv_output_shape",
+    "conv_transpose_matrix",
+    "conv_transpose_output_padding",
+    "conv_transpose_output_shape",
+]

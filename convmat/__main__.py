@@ -1,0 +1,5 @@
+import sys
+
+from convmat.cli import main
+
+sys.exit(main())

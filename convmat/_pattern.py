@@ -1,0 +1,215 @@
+"""The sparsity pattern of a convolution: which input feeds which output through which tap.
+
+Computed once per layer by vectorised index arithmetic, then filled three ways:
+with weights (``conv_matrix``, SciPy), with symbols (``convmat.symbolic``, SymPy)
+and with ones (overlap counts). The transposed layer reads the same pattern
+transposed (:meth:`Pattern.transpose`); nothing is ever derived a second time.
+
+Along one axis, output ``o`` reads the padded input at
+
+    i = o·s + t·d − lo        for every kernel tap t = 0 … k−1,
+
+which is kept when ``0 <= i < n`` (zero padding) or folded back into the input
+(``reflect``, ``replicate``, ``circular``). The N-d pattern is the product of the
+per-axis ones, flattened in C order: every output position reads ``∏k`` padded
+positions at one fixed set of offsets, and a lookup table maps padded positions
+to input positions (or to "padding").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from convmat._layer import Layer
+
+IntArray = np.ndarray[Any, np.dtype[np.signedinteger[Any]]]
+
+
+def _fold(src: IntArray, n: int, mode: str) -> IntArray:
+    """Map padded positions along one axis into ``[0, n)`` (``-1`` for zero padding)."""
+    if mode == "zeros":
+        return np.where((src >= 0) & (src < n), src, -1)
+    if mode == "reflect":
+        src = np.abs(src)
+        return np.where(src >= n, 2 * (n - 1) - src, src)
+    if mode == "replicate":
+        return np.clip(src, 0, n - 1)
+    return src % n
+
+
+def axis_sources(layer: Layer) -> list[IntArray]:
+    """Per axis, the input index read by output ``o`` through tap ``t``: shape ``(out, k)``.
+
+    ``-1`` marks a read of zero padding.
+    """
+    return [
+        _fold(np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - lo, n, layer.padding_mode)
+        for n, o, k, s, d, (lo, _) in zip(
+            layer.in_spatial, layer.out_spatial, layer.kernel_size, layer.stride,
+            layer.dilation, layer.padding, strict=True,
+        )
+    ]
+
+
+def pattern_nnz(layer: Layer) -> int:
+    """Stored entries of one channel pair's block (an upper bound for folded padding).
+
+    Cheap — per-axis counts multiply — so a matrix can be refused before allocating.
+    """
+    return math.prod(int((src >= 0).sum()) for src in axis_sources(layer))
+
+
+def _outer(parts: list[IntArray], op: np.ufunc = np.add) -> IntArray:
+    """``op`` over ``parts[0][i] op parts[1][j] ...`` for the C-ordered product of indices."""
+    total = parts[0].astype(np.int64)
+    for part in parts[1:]:
+        total = op.outer(total, part)
+    return total.reshape(-1)
+
+
+class Pattern(NamedTuple):
+    """One channel pair's pattern, in CSR form over ``shape = (rows, columns)``.
+
+    Entry ``e`` (row ``r``, column ``indices[e]``) carries the kernel taps
+    ``taps[tap_ptr[e]:tap_ptr[e + 1]]``; when every entry has exactly one tap
+    (zero padding) ``tap_ptr`` is ``None``. Columns increase within every row.
+    """
+
+    shape: tuple[int, int]
+    n_taps: int
+    indptr: IntArray
+    indices: IntArray
+    taps: IntArray
+    tap_ptr: IntArray | None
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.size)
+
+    def fill(self, weight: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Entry values from kernels ``weight`` of shape ``(..., ∏k)`` → ``(..., nnz)``."""
+        values = np.take(weight, self.taps, axis=-1)
+        if self.tap_ptr is None:
+            return values
+        return np.add.reduceat(values, self.tap_ptr[:-1], axis=-1)
+
+    def tap_lists(self) -> list[IntArray]:
+        """The taps of every entry (for filling with symbols)."""
+        if self.tap_ptr is None:
+            return list(self.taps[:, None])
+        return np.split(self.taps, self.tap_ptr[1:-1])
+
+    def transpose(self) -> Pattern:
+        """The same pattern read the other way: rows become columns, taps travel along."""
+        from scipy.sparse import csr_array
+
+        ids = csr_array(
+            (np.arange(1, self.nnz + 1, dtype=self.indices.dtype), self.indices, self.indptr),
+            shape=self.shape,
+        ).T.tocsr()
+        order = ids.data - 1
+        if self.tap_ptr is None:
+            taps, tap_ptr = self.taps[order], None
+        else:
+            lengths = np.diff(self.tap_ptr)[order]
+            tap_ptr = np.zeros(order.size + 1, dtype=np.int64)
+            np.cumsum(lengths, out=tap_ptr[1:])
+            starts = np.repeat(self.tap_ptr[order] - tap_ptr[:-1], lengths)
+            taps = self.taps[np.arange(tap_ptr[-1]) + starts]
+        return Pattern(
+            (self.shape[1], self.shape[0]), self.n_taps,
+            ids.indptr.astype(np.int64), ids.indices, taps, tap_ptr,
+        )
+
+
+def spatial_pattern(layer: Layer) -> Pattern:
+    """The pattern of ``layer`` for one (output channel, input channel) pair.
+
+    Rows are output positions, columns input positions, both flattened in C order.
+    """
+    n_out, n_in = math.prod(layer.out_spatial), math.prod(layer.in_spatial)
+    n_taps = math.prod(layer.kernel_size)
+    # The padded extent read along each axis and its lookup: padded -> input position.
+    reach = tuple(
+        (o - 1) * s + (k - 1) * d + 1
+        for o, k, s, d in zip(
+            layer.out_spatial, layer.kernel_size, layer.stride, layer.dilation, strict=True
+        )
+    )
+    index_type = np.int32 if max(n_in, math.prod(reach)) < 2**31 - 1 else np.int64
+    outside = -(n_in + 1) * len(reach)
+    lut = _outer([
+        np.where(f >= 0, f * math.prod(layer.in_spatial[axis + 1 :]), outside)
+        for axis, f in enumerate(
+            _fold(np.arange(r) - lo, n, layer.padding_mode)
+            for r, n, (lo, _) in zip(reach, layer.in_spatial, layer.padding, strict=True)
+        )
+    ])
+    lut = np.maximum(lut, -1).astype(index_type).reshape(reach)
+    # Output o reads tap t at padded position o·s + t·d on every axis: a strided window.
+    step = lut.strides
+    window = as_strided(
+        lut,
+        shape=(*layer.out_spatial, *layer.kernel_size),
+        strides=(
+            *(st * s for st, s in zip(step, layer.stride, strict=True)),
+            *(st * d for st, d in zip(step, layer.dilation, strict=True)),
+        ),
+        writeable=False,
+    )
+    src = window.reshape(n_out, n_taps)
+
+    if layer.padding_mode == "zeros":
+        counts = _outer([(f >= 0).sum(axis=1) for f in axis_sources(layer)], np.multiply)
+        indptr = np.zeros(n_out + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        taps = np.tile(np.arange(n_taps, dtype=np.intp), n_out)
+        if indptr[-1] == src.size:
+            return Pattern((n_out, n_in), n_taps, indptr, src.reshape(-1), taps, None)
+        keep = (src >= 0).reshape(-1)
+        return Pattern((n_out, n_in), n_taps, indptr, src.reshape(-1)[keep], taps[keep], None)
+
+    # Folded padding: several taps may read one input; sort each row and merge repeats.
+    order = np.argsort(src, axis=1, kind="stable")
+    cols = np.take_along_axis(src, order, axis=1)
+    first = np.ones(cols.shape, dtype=bool)
+    first[:, 1:] = cols[:, 1:] != cols[:, :-1]
+    indptr = np.zeros(n_out + 1, dtype=np.int64)
+    np.cumsum(first.sum(axis=1), out=indptr[1:])
+    starts = np.flatnonzero(first.reshape(-1))
+    tap_ptr = np.append(starts, cols.size) if starts.size != cols.size else None
+    return Pattern((n_out, n_in), n_taps, indptr, cols[first], order.reshape(-1), tap_ptr)
+
+
+class BlockTemplate(NamedTuple):
+    """The rows of one row-channel of the full matrix, built from the pattern.
+
+    A row lists, for every column channel ``b`` of its group, the pattern row's
+    columns shifted by ``b·columns``. ``entry[q]`` says which ``(b, e)`` pair
+    position ``q`` holds, as ``b·nnz + e`` (``None``: the identity, one column channel).
+    """
+
+    indptr: IntArray
+    columns: IntArray
+    entry: IntArray | None
+
+
+def block_template(pattern: Pattern, per_group: int) -> BlockTemplate:
+    """Row structure of one row-channel that meets ``per_group`` column channels."""
+    nnz = pattern.nnz
+    if per_group == 1:
+        return BlockTemplate(pattern.indptr, pattern.indices, None)
+    lengths = np.diff(pattern.indptr)
+    row = np.repeat(np.arange(lengths.size), lengths)
+    offset = np.arange(nnz) - pattern.indptr[row]
+    b = np.arange(per_group)[:, None]
+    dest = (per_group * pattern.indptr[row] + offset)[None, :] + b * lengths[row][None, :]
+    columns = np.empty(per_group * nnz, dtype=pattern.indices.dtype)
+    entry = np.empty(per_group * nnz, dtype=np.int64)
+    columns[dest] = b * pattern.shape[1] + pattern.indices[None, :]
+    entry[dest] = b * nnz + np.arange(nnz)[None, :]
+    return BlockTemplate(per_group * pattern.indptr, columns, entry)

@@ -1,0 +1,131 @@
+"""Random cases for every test module: layer geometries and small-integer data.
+
+Small-integer float64 data makes the sparse and fast paths agree exactly, so
+tests can use ``assert_array_equal`` on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _per_axis(draw: Any, values: st.SearchStrategy[int], ndim: int) -> tuple[int, ...]:
+    return tuple(draw(values) for _ in range(ndim))
+
+
+def _as_arg(draw: Any, per_axis: tuple[int, ...]) -> int | tuple[int, ...]:
+    """An int when every axis agrees and the draw says so, else the tuple."""
+    if len(set(per_axis)) == 1 and draw(st.booleans()):
+        return per_axis[0]
+    return per_axis
+
+
+@st.composite
+def conv_layers(
+    draw: Any,
+    *,
+    max_dims: int = 3,
+    modes: tuple[str, ...] = MODES,
+    strings: bool = True,
+    max_size: int = 7,
+) -> dict[str, Any]:
+    """Keyword arguments of one convolution: input_shape, weight_shape and the geometry."""
+    ndim = draw(st.integers(1, max_dims))
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 2))
+    c_out = groups * draw(st.integers(1, 2))
+    k = _per_axis(draw, st.integers(1, 4), ndim)
+    d = _per_axis(draw, st.integers(1, 3), ndim)
+    s = _per_axis(draw, st.integers(1, 3), ndim)
+    mode = draw(st.sampled_from(modes))
+    form = draw(
+        st.sampled_from(
+            ["int", "axes", "pairs"] + (["valid", "same", "full"] if strings else [])
+        )
+    )
+    span = [di * (ki - 1) for ki, di in zip(k, d, strict=True)]
+    if form == "same":
+        s = (1,) * ndim
+        pads = [(t // 2, t - t // 2) for t in span]
+        padding: Any = "same"
+    elif form == "full":
+        pads = [(t, t) for t in span]
+        padding = "full"
+    elif form == "valid":
+        pads = [(0, 0)] * ndim
+        padding = "valid"
+    elif form == "pairs":
+        pads = [(draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(ndim)]
+        padding = tuple(pads)
+    else:
+        per = _per_axis(draw, st.integers(0, 3), ndim)
+        pads = [(p, p) for p in per]
+        padding = per[0] if form == "int" and len(set(per)) == 1 else per
+    spatial = []
+    for (lo, hi), t in zip(pads, span, strict=True):
+        low = max(1, t + 1 - lo - hi)
+        if mode == "reflect":
+            low = max(low, max(lo, hi) + 1)
+        elif mode == "circular":
+            low = max(low, lo, hi)
+        spatial.append(draw(st.integers(low, max(low, max_size))))
+    return {
+        "input_shape": (c_in, *spatial),
+        "weight_shape": (c_out, c_in // groups, *k),
+        "stride": _as_arg(draw, s),
+        "padding": padding,
+        "dilation": _as_arg(draw, d),
+        "groups": groups,
+        "padding_mode": mode,
+    }
+
+
+@st.composite
+def conv_transpose_layers(draw: Any, *, max_dims: int = 3, max_size: int = 5) -> dict[str, Any]:
+    """Keyword arguments of one transposed convolution (output_padding included)."""
+    ndim = draw(st.integers(1, max_dims))
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 2))
+    c_out = groups * draw(st.integers(1, 2))
+    k = _per_axis(draw, st.integers(1, 4), ndim)
+    d = _per_axis(draw, st.integers(1, 3), ndim)
+    s = _per_axis(draw, st.integers(1, 3), ndim)
+    op = tuple(draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d, strict=True))
+    spatial = _per_axis(draw, st.integers(1, max_size), ndim)
+    pairs = draw(st.booleans())
+    pads = []
+    for n, ki, si, di, oi in zip(spatial, k, s, d, op, strict=True):
+        room = (n - 1) * si + di * (ki - 1) + oi  # output = room + 1 - lo - hi >= 1
+        lo = draw(st.integers(0, min(3, room)))
+        hi = draw(st.integers(0, min(3, room - lo))) if pairs else min(lo, room - lo)
+        pads.append((lo, hi) if pairs else (lo, lo) if 2 * lo <= room else (0, 0))
+    padding: Any = tuple(pads) if pairs else tuple(lo for lo, _ in pads)
+    return {
+        "input_shape": (c_in, *spatial),
+        "weight_shape": (c_in, c_out // groups, *k),
+        "stride": _as_arg(draw, s),
+        "padding": padding,
+        "output_padding": _as_arg(draw, op),
+        "dilation": _as_arg(draw, d),
+        "groups": groups,
+    }
+
+
+def small_ints(shape: tuple[int, ...], dtype: Any = np.float64) -> st.SearchStrategy[Any]:
+    """Arrays of small integers (exact in float arithmetic) of the given shape."""
+    return hnp.arrays(dtype, shape, elements=st.integers(-3, 3).map(float))
+
+
+def geometry(layer: dict[str, Any], *drop: str) -> dict[str, Any]:
+    """The layer's keyword arguments without the shapes (and without ``drop``)."""
+    return {
+        key: value
+        for key, value in layer.items()
+        if key not in ("input_shape", "weight_shape", *drop)
+    }
