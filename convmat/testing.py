@@ -61,7 +61,7 @@ def torch_conv(
     --------
     >>> import numpy as np
     >>> if has_torch():
-    ...     y = torch_conv(np.ones((1, 1, 4)), np.ones((1, 1, 3)), padding=(0, 2))
+    ...     y = torch_conv(np.ones((1, 1, 4)), np.ones((1, 1, 3)), padding=((0, 2),))
     ...     assert y.tolist() == [[[3.0, 3.0, 2.0, 1.0]]]
     """
     torch = _torch()
