@@ -104,7 +104,9 @@ def padding_pairs(
             if any(s != 1 for s in stride):
                 raise ValueError(f"padding='same' must have stride 1 on every axis; got {stride}")
             return tuple((t // 2, t - t // 2) for t in span)
-        raise ValueError(f"padding must be an int, a sequence or one of {PADDING_STRINGS}; got {padding!r}")
+        raise ValueError(
+            f"padding must be an int, a sequence or one of {PADDING_STRINGS}; got {padding!r}"
+        )
     if isinstance(padding, (Sequence, np.ndarray)) and not isinstance(padding, bytes):
         if len(padding) != ndim:
             raise ValueError(

@@ -77,8 +77,13 @@ class Layer:
         return tuple(
             n - conv_transpose_length(o, k, s, lo + hi, 0, d)
             for n, o, k, s, (lo, hi), d in zip(
-                self.in_spatial, self.out_spatial, self.kernel_size, self.stride,
-                self.padding, self.dilation, strict=True,
+                self.in_spatial,
+                self.out_spatial,
+                self.kernel_size,
+                self.stride,
+                self.padding,
+                self.dilation,
+                strict=True,
             )
         )
 
@@ -196,6 +201,14 @@ def conv_transpose_layer(
 
 def _layer(c_in: int, c_out: int, groups: int, geo: Geometry, padding_mode: str) -> Layer:
     return Layer(
-        c_in, c_out, groups, geo.spatial, geo.out, geo.kernel_size, geo.stride, geo.dilation,
-        geo.padding, padding_mode,
+        c_in,
+        c_out,
+        groups,
+        geo.spatial,
+        geo.out,
+        geo.kernel_size,
+        geo.stride,
+        geo.dilation,
+        geo.padding,
+        padding_mode,
     )

@@ -8,7 +8,6 @@ layer's matrix is exactly ``C.T`` of the forward layer it transposes.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -43,7 +42,7 @@ def check_max_bytes(
     nnz: int, shape: tuple[int, int], dtype: np.dtype[Any], max_bytes: Any, what: str
 ) -> None:
     """Refuse, with ``MemoryError``, a CSR matrix whose storage would exceed ``max_bytes``."""
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, float, np.number)):
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, float, np.integer)):
         raise TypeError(f"max_bytes must be a number of bytes; got {max_bytes!r}")
     if not max_bytes > 0:
         raise ValueError(f"max_bytes must be > 0; got {max_bytes!r}")
@@ -52,7 +51,7 @@ def check_max_bytes(
     if estimate > max_bytes:
         raise MemoryError(
             f"{what} of shape {shape} with {nnz:,} stored entries needs about "
-            f"{human_bytes(estimate)}, more than max_bytes={human_bytes(max_bytes)}; raise "
+            f"{human_bytes(estimate)}, more than max_bytes={human_bytes(float(max_bytes))}; raise "
             f"max_bytes= if you have the memory, or use the matrix-free conv_operator / "
             f"conv_transpose_operator"
         )
@@ -109,11 +108,11 @@ def layer_matrix(
 ) -> sp.csr_array:
     """C of ``layer`` filled with ``weight``, or Cᵀ (the same pattern, transposed)."""
     c_out, groups = layer.out_channels, layer.groups
-    kernels = np.ascontiguousarray(weight).reshape(c_out, layer.in_channels // groups, -1)
-    pattern_size = pattern_nnz(layer) * c_out * kernels.shape[1]
-    shape = (layer.out_size, layer.in_size)
+    per_group = layer.in_channels // groups
     what = "conv_transpose matrix" if transposed else "conv matrix"
-    check_max_bytes(pattern_size, shape, kernels.dtype, max_bytes, what)
+    shape = (layer.in_size, layer.out_size) if transposed else (layer.out_size, layer.in_size)
+    check_max_bytes(pattern_nnz(layer) * c_out * per_group, shape, weight.dtype, max_bytes, what)
+    kernels = np.ascontiguousarray(weight).reshape(c_out, per_group, -1)
     pattern = spatial_pattern(layer)
     if not transposed:
         return block_csr(pattern, kernels, groups, max_bytes, what)
@@ -221,8 +220,13 @@ def conv_matrix(
     """
     w = _weight(weight)
     layer = conv_layer(
-        input_shape, w.shape, stride=stride, padding=padding, dilation=dilation,
-        groups=groups, padding_mode=padding_mode,
+        input_shape,
+        w.shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
     )
     return layer_matrix(layer, w, max_bytes=max_bytes)
 
@@ -281,7 +285,8 @@ def conv_transpose_matrix(
     .. math::
 
         C^T[(j, \mathbf{i}), (c, \mathbf{o})] = w[c, j', \mathbf{t}]
-        \quad\text{where}\quad \mathbf{i} = \mathbf{o}\mathbf{s} + \mathbf{t}\mathbf{d} - \mathbf{lo}.
+        \quad\text{where}\quad
+        \mathbf{i} = \mathbf{o}\mathbf{s} + \mathbf{t}\mathbf{d} - \mathbf{lo}.
 
     References
     ----------
@@ -305,7 +310,12 @@ def conv_transpose_matrix(
     """
     w = _weight(weight)
     layer = conv_transpose_layer(
-        input_shape, w.shape, stride=stride, padding=padding, output_padding=output_padding,
-        dilation=dilation, groups=groups,
+        input_shape,
+        w.shape,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
     )
     return layer_matrix(layer, w, transposed=True, max_bytes=max_bytes)

@@ -49,8 +49,13 @@ def axis_sources(layer: Layer) -> list[IntArray]:
     return [
         _fold(np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - lo, n, layer.padding_mode)
         for n, o, k, s, d, (lo, _) in zip(
-            layer.in_spatial, layer.out_spatial, layer.kernel_size, layer.stride,
-            layer.dilation, layer.padding, strict=True,
+            layer.in_spatial,
+            layer.out_spatial,
+            layer.kernel_size,
+            layer.stride,
+            layer.dilation,
+            layer.padding,
+            strict=True,
         )
     ]
 
@@ -121,8 +126,12 @@ class Pattern(NamedTuple):
             starts = np.repeat(self.tap_ptr[order] - tap_ptr[:-1], lengths)
             taps = self.taps[np.arange(tap_ptr[-1]) + starts]
         return Pattern(
-            (self.shape[1], self.shape[0]), self.n_taps,
-            ids.indptr.astype(np.int64), ids.indices, taps, tap_ptr,
+            (self.shape[1], self.shape[0]),
+            self.n_taps,
+            ids.indptr.astype(np.int64),
+            ids.indices,
+            taps,
+            tap_ptr,
         )
 
 
@@ -142,13 +151,15 @@ def spatial_pattern(layer: Layer) -> Pattern:
     )
     index_type = np.int32 if max(n_in, math.prod(reach)) < 2**31 - 1 else np.int64
     outside = -(n_in + 1) * len(reach)
-    lut = _outer([
-        np.where(f >= 0, f * math.prod(layer.in_spatial[axis + 1 :]), outside)
-        for axis, f in enumerate(
-            _fold(np.arange(r) - lo, n, layer.padding_mode)
-            for r, n, (lo, _) in zip(reach, layer.in_spatial, layer.padding, strict=True)
-        )
-    ])
+    lut = _outer(
+        [
+            np.where(f >= 0, f * math.prod(layer.in_spatial[axis + 1 :]), outside)
+            for axis, f in enumerate(
+                _fold(np.arange(r) - lo, n, layer.padding_mode)
+                for r, n, (lo, _) in zip(reach, layer.in_spatial, layer.padding, strict=True)
+            )
+        ]
+    )
     lut = np.maximum(lut, -1).astype(index_type).reshape(reach)
     # Output o reads tap t at padded position o·s + t·d on every axis: a strided window.
     step = lut.strides

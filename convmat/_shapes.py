@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 
 from convmat._args import ntuple, padding_pairs, spatial_shape
 
+Pads = tuple[tuple[int, int], ...]
+
 
 def conv_length(n: int, k: int, s: int, lo: int, hi: int, d: int) -> int:
     """Output length of a convolution along one axis (may be < 1 for an empty output)."""
@@ -64,6 +66,31 @@ def conv_geometry(
     return Geometry(n, k, s, pads, d, out)
 
 
+def _transpose_args(
+    spatial: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...], Pads]:
+    ndim = _ndim(spatial, kernel_size)
+    n = spatial_shape(spatial, "spatial", ndim=ndim)
+    k = ntuple(kernel_size, ndim, "kernel_size", minimum=1)
+    s = ntuple(stride, ndim, "stride", minimum=1)
+    d = ntuple(dilation, ndim, "dilation", minimum=1)
+    return n, k, s, d, padding_pairs(padding, k, s, d, strings=False)
+
+
+def _transpose_lengths(
+    n: tuple[int, ...],
+    k: tuple[int, ...],
+    s: tuple[int, ...],
+    d: tuple[int, ...],
+    pads: Pads,
+    op: tuple[int, ...],
+) -> tuple[int, ...]:
+    return tuple(
+        conv_transpose_length(ni, ki, si, lo + hi, oi, di)
+        for ni, ki, si, (lo, hi), oi, di in zip(n, k, s, pads, op, d, strict=True)
+    )
+
+
 def conv_transpose_geometry(
     spatial: Any,
     kernel_size: Any,
@@ -78,22 +105,14 @@ def conv_transpose_geometry(
     Returns the geometry of the *forward* convolution it transposes: its input is
     the transposed layer's output and its ``out`` is the transposed layer's input.
     """
-    ndim = _ndim(spatial, kernel_size)
-    n = spatial_shape(spatial, "spatial", ndim=ndim)
-    k = ntuple(kernel_size, ndim, "kernel_size", minimum=1)
-    s = ntuple(stride, ndim, "stride", minimum=1)
-    d = ntuple(dilation, ndim, "dilation", minimum=1)
-    pads = padding_pairs(padding, k, s, d, strings=False)
-    op = ntuple(output_padding, ndim, "output_padding", minimum=0)
+    n, k, s, d, pads = _transpose_args(spatial, kernel_size, stride, padding, dilation)
+    op = ntuple(output_padding, len(n), "output_padding", minimum=0)
     if any(o >= max(si, di) for o, si, di in zip(op, s, d, strict=True)):
         raise ValueError(
             f"output_padding must be < max(stride, dilation) on every axis; got output_padding "
             f"{op} with stride {s} and dilation {d}"
         )
-    big = tuple(
-        conv_transpose_length(ni, ki, si, lo + hi, oi, di)
-        for ni, ki, si, (lo, hi), oi, di in zip(n, k, s, pads, op, d, strict=True)
-    )
+    big = _transpose_lengths(n, k, s, d, pads, op)
     if any(b < 1 for b in big):
         raise ValueError(
             f"padding must leave a non-empty output on every axis; got padding {pads} giving "
@@ -144,7 +163,9 @@ def conv_output_shape(
     >>> conv_output_shape((7,), 4, padding="same")
     (7,)
     """
-    return conv_geometry(spatial, kernel_size, stride=stride, padding=padding, dilation=dilation).out
+    return conv_geometry(
+        spatial, kernel_size, stride=stride, padding=padding, dilation=dilation
+    ).out
 
 
 def conv_transpose_output_shape(
@@ -246,16 +267,13 @@ def conv_transpose_output_padding(
     >>> conv_transpose_output_padding((4, 4), (7, 8), 3, stride=2, padding=1)
     (0, 1)
     """
-    geo = conv_transpose_geometry(
-        spatial, kernel_size, stride=stride, padding=padding, output_padding=0, dilation=dilation
-    )
-    want = spatial_shape(target, "target", ndim=len(geo.out))
-    limit = tuple(max(s, d) for s, d in zip(geo.stride, geo.dilation, strict=True))
-    op = tuple(t - m for t, m in zip(want, geo.spatial, strict=True))
+    n, k, s, d, pads = _transpose_args(spatial, kernel_size, stride, padding, dilation)
+    want = spatial_shape(target, "target", ndim=len(n))
+    low = _transpose_lengths(n, k, s, d, pads, (0,) * len(n))
+    limit = tuple(max(si, di) for si, di in zip(s, d, strict=True))
+    op = tuple(t - m for t, m in zip(want, low, strict=True))
     if any(not 0 <= o < lim for o, lim in zip(op, limit, strict=True)):
-        ranges = ", ".join(
-            f"{m}..{m + lim - 1}" for m, lim in zip(geo.spatial, limit, strict=True)
-        )
+        ranges = ", ".join(f"{m}..{m + lim - 1}" for m, lim in zip(low, limit, strict=True))
         raise ValueError(
             f"target must be reachable by some output_padding; got {want}, but valid sizes "
             f"range over {ranges} per axis"

@@ -49,8 +49,14 @@ class LayerSpec(NamedTuple):
     text: str
 
 
-_KEYS = {"k": "kernel_size", "s": "stride", "p": "padding", "d": "dilation",
-         "op": "output_padding", "to": "target"}
+_KEYS = {
+    "k": "kernel_size",
+    "s": "stride",
+    "p": "padding",
+    "d": "dilation",
+    "op": "output_padding",
+    "to": "target",
+}
 
 
 def parse_layer(text: str, ndim: int) -> LayerSpec:
@@ -59,14 +65,20 @@ def parse_layer(text: str, ndim: int) -> LayerSpec:
     if kind not in ("conv", "tconv"):
         raise UsageError(f"layer must start with conv: or tconv:; got {text!r}")
     values: dict[str, tuple[int, ...] | None] = {
-        "kernel_size": None, "stride": (1,), "padding": (0,), "dilation": (1,),
-        "output_padding": None, "target": None,
+        "kernel_size": None,
+        "stride": (1,),
+        "padding": (0,),
+        "dilation": (1,),
+        "output_padding": None,
+        "target": None,
     }
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq or key not in _KEYS:
-            raise UsageError(f"layer options must be among {', '.join(_KEYS)} as key=value; "
-                             f"got {item!r} in {text!r}")
+            raise UsageError(
+                f"layer options must be among {', '.join(_KEYS)} as key=value; "
+                f"got {item!r} in {text!r}"
+            )
         if kind == "conv" and key in ("op", "to"):
             raise UsageError(f"{key}= applies to tconv layers only; got it in {text!r}")
         values[_KEYS[key]] = parse_size(value, f"{key} in {text!r}")
@@ -84,15 +96,24 @@ def parse_layer(text: str, ndim: int) -> LayerSpec:
     target = values["target"]
     if target is not None and len(target) != ndim:
         raise UsageError(f"to= must have {ndim} values; got {_fmt(target)} in {text!r}")
-    return LayerSpec(kind == "tconv", per_axis("kernel_size"), per_axis("stride"),
-                     per_axis("padding"), per_axis("dilation"), op, target, text)
+    return LayerSpec(
+        kind == "tconv",
+        per_axis("kernel_size"),
+        per_axis("stride"),
+        per_axis("padding"),
+        per_axis("dilation"),
+        op,
+        target,
+        text,
+    )
 
 
 def mirror(layers: list[LayerSpec]) -> list[LayerSpec]:
     """The decoder of an encoder: each conv undone by a tconv, last first."""
     return layers + [
         spec._replace(transposed=True, text="tconv:" + spec.text.partition(":")[2])
-        for spec in reversed(layers) if not spec.transposed
+        for spec in reversed(layers)
+        if not spec.transposed
     ]
 
 
@@ -101,8 +122,11 @@ def shape_walk(spatial: tuple[int, ...], layers: list[LayerSpec]) -> list[str]:
     lines = [f"input  {_fmt(spatial)}"]
     open_convs: list[tuple[int, tuple[int, ...]]] = []
     for number, spec in enumerate(layers, start=1):
-        geometry: dict[str, Any] = {"stride": spec.stride, "padding": spec.padding,
-                                    "dilation": spec.dilation}
+        geometry: dict[str, Any] = {
+            "stride": spec.stride,
+            "padding": spec.padding,
+            "dilation": spec.dilation,
+        }
         label = f"{number:>2}. {spec.text}"
         if not spec.transposed:
             out = conv_output_shape(spatial, spec.kernel_size, **geometry)
@@ -120,8 +144,9 @@ def shape_walk(spatial: tuple[int, ...], layers: list[LayerSpec]) -> list[str]:
                 op = conv_transpose_output_padding(spatial, target, spec.kernel_size, **geometry)
             except ValueError as err:
                 where = f"the input of layer {partner[0]}" if partner and not spec.target else "to="
-                raise UsageError(f"layer {number} ({spec.text}) cannot restore {_fmt(target)} "
-                                 f"({where}): {err}") from None
+                raise UsageError(
+                    f"layer {number} ({spec.text}) cannot restore {_fmt(target)} ({where}): {err}"
+                ) from None
         else:
             op = (0,) * len(spatial)
         out = conv_transpose_output_shape(spatial, spec.kernel_size, output_padding=op, **geometry)
@@ -187,10 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: convmat shape --input 28x28 --mirror conv:k=3,s=2,p=1 conv:k=3,s=2,p=1",
     )
     shape.add_argument("--input", required=True, help="input spatial size, e.g. 64x64")
-    shape.add_argument("layers", nargs="*", metavar="LAYER",
-                       help="conv:k=3,s=2,p=1,d=1 or tconv:k=4,s=2,p=1[,op=1][,to=HxW]")
-    shape.add_argument("--mirror", action="store_true",
-                       help="append the transposed layers that undo the convs, last first")
+    shape.add_argument(
+        "layers",
+        nargs="*",
+        metavar="LAYER",
+        help="conv:k=3,s=2,p=1,d=1 or tconv:k=4,s=2,p=1[,op=1][,to=HxW]",
+    )
+    shape.add_argument(
+        "--mirror",
+        action="store_true",
+        help="append the transposed layers that undo the convs, last first",
+    )
     shape.set_defaults(run=_shape)
     return parser
 

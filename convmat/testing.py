@@ -68,8 +68,13 @@ def torch_conv(
     x, w = np.asarray(x), np.asarray(weight)
     xb, unbatched = _batched(x, w.ndim - 2)
     layer = conv_layer(
-        xb.shape[1:], w.shape, stride=stride, padding=padding, dilation=dilation,
-        groups=groups, padding_mode=padding_mode,
+        xb.shape[1:],
+        w.shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
     )
     xt = torch.from_numpy(np.ascontiguousarray(xb))
     pads = layer.padding
@@ -89,10 +94,16 @@ def torch_conv(
         # torch notes that an even kernel with padding="same" pads a copy internally.
         warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
         y = fn(
-            xt, torch.from_numpy(np.ascontiguousarray(w)), bt, stride=layer.stride,
-            padding=torch_padding, dilation=layer.dilation, groups=layer.groups,
+            xt,
+            torch.from_numpy(np.ascontiguousarray(w)),
+            bt,
+            stride=layer.stride,
+            padding=torch_padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
         ).numpy()
-    return y[0] if unbatched else y
+    result: np.ndarray[Any, Any] = y[0] if unbatched else y
+    return result
 
 
 def torch_conv_transpose(
@@ -123,16 +134,27 @@ def torch_conv_transpose(
     x, w = np.asarray(x), np.asarray(weight)
     xb, unbatched = _batched(x, w.ndim - 2)
     layer = conv_transpose_layer(
-        xb.shape[1:], w.shape, stride=stride, padding=padding, output_padding=output_padding,
-        dilation=dilation, groups=groups,
+        xb.shape[1:],
+        w.shape,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
     )
     fn = getattr(torch.nn.functional, f"conv_transpose{layer.ndim}d")
     bt = None if bias is None else torch.from_numpy(np.asarray(bias))
     y = fn(
-        torch.from_numpy(np.ascontiguousarray(xb)), torch.from_numpy(np.ascontiguousarray(w)),
-        bt, stride=layer.stride, padding=0, output_padding=layer.output_padding,
-        dilation=layer.dilation, groups=layer.groups,
+        torch.from_numpy(np.ascontiguousarray(xb)),
+        torch.from_numpy(np.ascontiguousarray(w)),
+        bt,
+        stride=layer.stride,
+        padding=0,
+        output_padding=layer.output_padding,
+        dilation=layer.dilation,
+        groups=layer.groups,
     ).numpy()
-    crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(layer.padding, layer.in_spatial, strict=True))
-    y = y[(..., *crop)]
-    return y[0] if unbatched else y
+    spans = zip(layer.padding, layer.in_spatial, strict=True)
+    crop = (Ellipsis, *(slice(lo, lo + n) for (lo, _), n in spans))
+    result: np.ndarray[Any, Any] = y[crop]
+    return result[0] if unbatched else result

@@ -45,9 +45,7 @@ def conv_layers(
     s = _per_axis(draw, st.integers(1, 3), ndim)
     mode = draw(st.sampled_from(modes))
     form = draw(
-        st.sampled_from(
-            ["int", "axes", "pairs"] + (["valid", "same", "full"] if strings else [])
-        )
+        st.sampled_from(["int", "axes", "pairs"] + (["valid", "same", "full"] if strings else []))
     )
     span = [di * (ki - 1) for ki, di in zip(k, d, strict=True)]
     if form == "same":
