@@ -10,6 +10,7 @@ They agree with every relationship of Dumoulin & Visin's guide (tested).
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 from convmat._args import ntuple, padding_pairs, spatial_shape
@@ -25,6 +26,23 @@ def conv_length(n: int, k: int, s: int, lo: int, hi: int, d: int) -> int:
 def conv_transpose_length(n: int, k: int, s: int, pad_total: int, op: int, d: int) -> int:
     """Output length of a transposed convolution along one axis."""
     return (n - 1) * s - pad_total + d * (k - 1) + op + 1
+
+
+def pool_length(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """Output length of max pooling along one axis, as ``torch.nn.MaxPoolNd``.
+
+    The convolution formula, or with ``ceil_mode`` its ceiling — except that the
+    last window must start inside the input or the left padding.
+    """
+    out = conv_length(n + (s - 1 if ceil_mode else 0), k, s, p, p, d)
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def upsample_length(n: int, scale_factor: float) -> int:
+    """Output length of ``F.interpolate`` with a scale factor: ``⌊n · scale_factor⌋``."""
+    return math.floor(n * scale_factor)
 
 
 class Geometry(NamedTuple):
