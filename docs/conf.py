@@ -1,0 +1,179 @@
+"""Sphinx configuration of the convmat documentation site.
+
+Build (offline, warnings as errors), as ``.ci/run`` does::
+
+    python docs/vendor_mathjax.py            # optional: conf.py fetches it too
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+
+Pages are MyST Markdown; the notebooks in ``notebooks/`` (reached through the
+``docs/notebooks`` link) are committed without outputs and executed here on every
+build, so the figures on the site always come from the current library. The API
+reference is generated from the numpydoc docstrings of every name in
+``convmat.__all__``, ``convmat.symbolic.__all__`` and ``convmat.testing.__all__``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from sphinx.util import logging
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS))
+
+from vendor_mathjax import SCRIPT, ensure_mathjax  # noqa: E402
+
+import convmat  # noqa: E402
+
+logger = logging.getLogger("convmat.docs")
+
+project = "convmat"
+author = "the convmat developers"
+copyright = "2025, the convmat developers"
+release = version = convmat.__version__
+
+extensions = [
+    "myst_nb",
+    "numpydoc",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+]
+
+root_doc = "index"
+exclude_patterns = ["_build", "generated/README.md", "**/.ipynb_checkpoints", "Thumbs.db"]
+templates_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["convmat.css"]
+html_theme = "furo"
+html_title = f"convmat {release}"
+html_show_sourcelink = False
+nitpicky = True
+# Names in docstring signatures and numpydoc type fields that live in other projects'
+# documentation; there is no intersphinx without network, so they stay plain text.
+nitpick_ignore_regex = [(r"py:.*", r"(numpy|scipy|sympy|torch|typing|collections)\..*")]
+
+# --- math: MathJax served from _static, never from a CDN --------------------------------
+try:
+    ensure_mathjax()
+    mathjax_path = SCRIPT
+except RuntimeError as error:  # no npm here: a dev build falls back to the CDN, CI fails (-W)
+    _mathjax_error: str | None = str(error)
+else:
+    _mathjax_error = None
+mathjax3_config = {"svg": {"fontCache": "global"}}
+
+# --- MyST and notebooks ------------------------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+nb_execution_mode = "force"  # re-run on every build: figures always match the library
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_execution_timeout = 300
+nb_execution_in_temp = True  # anything a notebook writes lands in a temporary folder
+nb_merge_streams = True
+nb_ipywidgets_js: dict[str, Any] = {}  # no widget JavaScript from a CDN
+
+# --- API reference -----------------------------------------------------------------------
+autosummary_generate = False  # stubs are written below, from __all__, before reading
+autodoc_typehints = "none"  # the numpydoc Parameters/Returns sections carry the types
+autodoc_default_options = {"members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+API_MODULES = ("convmat", "convmat.symbolic", "convmat.testing")
+GENERATED = DOCS / "generated"
+
+
+def public_objects(module_name: str) -> dict[str, Any]:
+    """``__all__`` of a module, name to object; empty while the module does not exist yet."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        return {}
+    return {name: getattr(module, name) for name in sorted(getattr(module, "__all__", []))}
+
+
+def write_api_stubs(_app: Any) -> None:
+    """One page per public object, as autosummary would write it, kept in sync with __all__."""
+    GENERATED.mkdir(exist_ok=True)
+    wanted = set()
+    for module_name in API_MODULES:
+        for name, obj in public_objects(module_name).items():
+            kind = "autoclass" if inspect.isclass(obj) else "autofunction"
+            full = f"{module_name}.{name}"
+            text = (
+                f"{full}\n{'=' * len(full)}\n\n.. currentmodule:: {module_name}\n\n"
+                f".. {kind}:: {name}\n"
+            )
+            path = GENERATED / f"{full}.rst"
+            wanted.add(path.name)
+            if not path.is_file() or path.read_text() != text:
+                path.write_text(text)
+    for stale in GENERATED.glob("*.rst"):
+        if stale.name not in wanted:
+            stale.unlink()
+
+
+_AUTOSUMMARY = re.compile(r"```\{autosummary\}\n(.*?)```", re.S)
+_CURRENT = re.compile(r"```\{currentmodule\}\s+(\S+)\s*```")
+UNLISTED_MARKER = "% convmat: names exported but not yet placed in a section"
+
+
+def add_unlisted_names(_app: Any, docname: str, source: list[str]) -> None:
+    """On the API page, list every exported name no section lists, so none goes missing."""
+    if docname != "api":
+        return
+    text = source[0]
+    listed: set[str] = set()
+    module = "convmat"
+    for match in sorted(
+        [*_AUTOSUMMARY.finditer(text), *_CURRENT.finditer(text)], key=lambda m: m.start()
+    ):
+        if match.re is _CURRENT:
+            module = match.group(1)
+            continue
+        for line in match.group(1).splitlines():
+            line = line.strip()
+            if line and not line.startswith(":"):
+                listed.add(line if line.startswith("convmat.") else f"{module}.{line}")
+    blocks = []
+    for module_name in API_MODULES:
+        extra = [
+            name for name in public_objects(module_name) if f"{module_name}.{name}" not in listed
+        ]
+        if extra:
+            names = "\n".join(extra)
+            blocks.append(
+                f"```{{currentmodule}} {module_name}\n```\n\n"
+                f"```{{autosummary}}\n:toctree: generated\n:nosignatures:\n\n{names}\n```\n"
+            )
+    block = ""
+    if blocks:
+        block = "## More\n\nExported names not yet placed in a section above.\n\n" + "\n".join(
+            blocks
+        )
+    source[0] = text.replace(UNLISTED_MARKER, block)
+
+
+def reread_api_page(_app: Any, _env: Any, _added: Any, _changed: Any, _removed: Any) -> list[str]:
+    """The API page depends on ``__all__``, not only on its own text: read it on every build."""
+    return ["api"]
+
+
+def report_mathjax(_app: Any) -> None:
+    if _mathjax_error is not None:
+        logger.warning("MathJax is not vendored, the site loads it from a CDN: %s", _mathjax_error)
+
+
+def setup(app: Any) -> None:
+    app.connect("builder-inited", write_api_stubs)
+    app.connect("builder-inited", report_mathjax)
+    app.connect("source-read", add_unlisted_names)
+    app.connect("env-get-outdated", reread_api_page)
