@@ -5,6 +5,7 @@ Cᵀ, shape arithmetic, and (in :mod:`convmat.symbolic`) exact formulas.
 Conventions are PyTorch's: channels first, cross-correlation, C-order flattening.
 """
 
+from convmat._checkerboard import Checkerboard, checkerboard, overlap_map, stack_overlap
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
 from convmat._matrix import conv_matrix, conv_transpose_matrix
 from convmat._shapes import (
@@ -16,12 +17,16 @@ from convmat._shapes import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Checkerboard",
     "KernelFit",
+    "checkerboard",
     "conv_matrix",
     "conv_output_shape",
     "conv_transpose_matrix",
     "conv_transpose_output_padding",
     "conv_transpose_output_shape",
     "fit_kernel",
+    "overlap_map",
+    "stack_overlap",
     "weight_matrix",
 ]

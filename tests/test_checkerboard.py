@@ -1,0 +1,238 @@
+"""overlap_map, checkerboard and stack_overlap: hand counts, Cᵀ of ones, closed forms, errors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
+
+from convmat import (
+    checkerboard,
+    conv_matrix,
+    conv_transpose_matrix,
+    conv_transpose_output_shape,
+    overlap_map,
+    stack_overlap,
+)
+from tests.strategies import conv_transpose_layers, geometry
+
+# ---------------------------------------------------------------- hand cases
+
+# Interior 1-d counts (k, s) -> one period, from the Distill article and by hand.
+INTERIOR = {
+    (3, 2): (2, 1),
+    (4, 2): (2, 2),
+    (2, 2): (1, 1),
+    (5, 2): (3, 2),
+    (3, 3): (1, 1, 1),
+    (5, 3): (2, 2, 1),
+    (1, 2): (1, 0),
+}
+
+
+@pytest.mark.parametrize(("ks", "phases"), INTERIOR.items())
+def test_checkerboard_phase_counts_by_hand(ks: tuple[int, int], phases: tuple[int, ...]) -> None:
+    k, s = ks
+    cb = checkerboard(k, s)
+    assert cb.phase_counts == (phases,)
+    assert cb.uniform == (k % s == 0)
+    assert (cb.max_count, cb.min_count) == (math.ceil(k / s), k // s)
+
+
+def test_k3_s2_on_a_4_input_by_hand() -> None:
+    assert_array_equal(overlap_map(4, 3, stride=2), [1, 1, 2, 1, 2, 1, 2, 1, 1])
+
+
+def test_2d_map_is_the_outer_product_and_squares_the_unevenness() -> None:
+    a = overlap_map(5, 3, stride=2)
+    b = overlap_map(4, (3,), stride=(2,), padding=1)
+    assert_array_equal(overlap_map((5, 4), 3, stride=2, padding=(0, 1)), np.outer(a, b))
+    cb = checkerboard((3, 3), 2)
+    assert (cb.max_count, cb.min_count, cb.ratio) == (4, 1, 4.0)
+    assert_array_equal(cb.tile, [[4, 2], [2, 1]])
+    assert cb.period == (2, 2) and cb.axis_uniform == (False, False)
+
+
+def test_mixed_axes_uniform_only_where_s_divides_k() -> None:
+    cb = checkerboard((4, 3), (2, 2))
+    assert cb.axis_uniform == (True, False) and not cb.uniform
+    assert cb.period == (1, 2)
+    assert_array_equal(cb.tile, [[4, 2], [4, 2]])
+
+
+def test_dilation_sharing_a_factor_with_the_stride_starves_phases() -> None:
+    cb = checkerboard(3, 2, dilation=2)
+    assert cb.phase_counts == ((3, 0),)
+    assert cb.min_count == 0 and cb.ratio == math.inf
+    assert checkerboard(4, 4, dilation=2).period == (2,)
+    assert checkerboard(2, 2, dilation=3).uniform  # taps at 0, 3: one per phase
+
+
+def test_str_names_the_verdict() -> None:
+    assert str(checkerboard(3, 2)).endswith("checkerboard, period 2, max/min 2/1")
+    assert str(checkerboard(4, 2, dilation=3)).endswith("-> uniform")
+    assert "d=3" in str(checkerboard(4, 2, dilation=3))
+
+
+def test_stride_1_is_uniform_and_counts_k() -> None:
+    assert_array_equal(overlap_map(5, 3), [1, 2, 3, 3, 3, 2, 1])
+    assert checkerboard((3, 2, 4), 1).max_count == 24
+
+
+# ---------------------------------------------------------------- oracles
+
+
+@settings(max_examples=150, deadline=None)
+@given(layer=conv_transpose_layers())
+def test_overlap_map_is_conv_transpose_of_ones_with_a_ones_kernel(layer: dict[str, Any]) -> None:
+    geo = geometry(layer, "groups")
+    spatial, k = layer["input_shape"][1:], layer["weight_shape"][2:]
+    ones = np.ones((1, 1, *k))
+    expected = conv_transpose_matrix((1, *spatial), ones, **geo) @ np.ones(math.prod(spatial))
+    counts = overlap_map(spatial, k, **geo)
+    assert counts.dtype == np.int64
+    assert counts.shape == conv_transpose_output_shape(spatial, k, **geo)
+    assert_array_equal(counts.ravel(), expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    k=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+    s=st.integers(1, 4),
+    data=st.data(),
+)
+def test_interior_uniform_exactly_when_s_divides_k(k: list[int], s: int, data: Any) -> None:
+    n = data.draw(st.integers(2 * max(k) // s + 3, 2 * max(k) // s + 6))
+    counts = overlap_map((n,) * len(k), tuple(k), stride=s)
+    # Interior: every tap can reach, i.e. positions [k−1, (n−1)·s] on each axis.
+    inner = counts[tuple(slice(ki - 1, (n - 1) * s + 1) for ki in k)]
+    cb = checkerboard(tuple(k), s)
+    assert (inner.min() == inner.max()) == all(ki % s == 0 for ki in k) == cb.uniform
+    assert (inner.max(), inner.min()) == (cb.max_count, cb.min_count)
+    assert cb.max_count == math.prod(math.ceil(ki / s) for ki in k)
+    assert cb.min_count == math.prod(ki // s for ki in k)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.data(),
+    n_layers=st.integers(1, 3),
+    ndim=st.integers(1, 2),
+)
+def test_stack_overlap_is_the_composed_matrices_row_sums(
+    data: Any, n_layers: int, ndim: int
+) -> None:
+    spatial = tuple(data.draw(st.integers(1, 4)) for _ in range(ndim))
+    layers, shape = [], spatial
+    composed = None
+    for _ in range(n_layers):
+        k = tuple(data.draw(st.integers(1, 4)) for _ in range(ndim))
+        if data.draw(st.booleans()):
+            spec: dict[str, Any] = {"kernel_size": k, "stride": data.draw(st.integers(1, 3))}
+            C = conv_transpose_matrix((1, *shape), np.ones((1, 1, *k)), stride=spec["stride"])
+            shape = conv_transpose_output_shape(shape, k, stride=spec["stride"])
+        else:
+            spec = {"kind": "conv", "kernel_size": k, "padding": "full"}
+            C = conv_matrix((1, *shape), np.ones((1, 1, *k)), padding="full")
+            shape = tuple(n + ki - 1 for n, ki in zip(shape, k, strict=True))
+        layers.append(spec)
+        composed = C if composed is None else C @ composed
+    assert composed is not None
+    counts = stack_overlap(spatial, layers)
+    assert counts.shape == shape
+    assert_array_equal(counts.ravel(), composed.sum(axis=1))
+
+
+def test_one_layer_stack_is_the_overlap_map() -> None:
+    geo: dict[str, Any] = {
+        "kernel_size": (3, 5),
+        "stride": (2, 3),
+        "padding": 1,
+        "dilation": 2,
+        "output_padding": (1, 0),
+    }
+    assert_array_equal(stack_overlap((4, 3), [geo]), overlap_map((4, 3), **geo))
+
+
+def test_two_k3_s2_layers_compound_into_three_levels() -> None:
+    counts = stack_overlap(3, [{"kernel_size": 3, "stride": 2}] * 2)
+    assert_array_equal(counts, [1, 1, 2, 1, 3, 2, 3, 1, 3, 2, 3, 1, 2, 1, 1])
+    two_d = stack_overlap((3, 3), [{"kernel_size": 3, "stride": 2}] * 2)
+    assert_array_equal(two_d, np.outer(counts, counts))
+
+
+def test_folded_padding_conv_counts_every_tap() -> None:
+    # Circular padding: every output reads k taps, some of them the same input twice.
+    counts = stack_overlap(
+        2, [{"kind": "conv", "kernel_size": 3, "padding": 1, "padding_mode": "circular"}]
+    )
+    assert_array_equal(counts, [3, 3])
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((0, 3), {}, ValueError, "spatial must be >= 1"),
+        ((4, 0), {}, ValueError, "kernel_size must be >= 1"),
+        ((4, 3), {"stride": 1.5}, TypeError, "stride must be an int"),
+        ((4, 3), {"output_padding": 2, "stride": 2}, ValueError, "output_padding must be <"),
+        ((4, 3), {"padding": "same"}, TypeError, "padding must be an int"),
+        ((1, 3), {"padding": 2}, ValueError, "padding must leave a non-empty output"),
+    ],
+)
+def test_overlap_map_errors(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        overlap_map(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((0, 2), {}, ValueError, "kernel_size must be >= 1"),
+        ((3, 0), {}, ValueError, "stride must be >= 1"),
+        ((3, 2), {"dilation": 0}, ValueError, "dilation must be >= 1"),
+        (((3, 3), (2, 2, 2)), {}, ValueError, "kernel_size must be an int or a sequence of 3"),
+        ((3, True), {}, TypeError, "stride must be an int"),
+    ],
+)
+def test_checkerboard_errors(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        checkerboard(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("layers", "error", "match"),
+    [
+        ([], ValueError, "layers must be a non-empty sequence"),
+        ({"kernel_size": 3}, ValueError, "layers must be a non-empty sequence"),
+        ([3], TypeError, r"layers\[0\] must be a mapping"),
+        ([{"kind": "pool", "kernel_size": 2}], ValueError, r"layers\[0\] kind must be one of"),
+        (
+            [{"kernel_size": 2, "padding_mode": "reflect"}],
+            ValueError,
+            r"layers\[0\] keys must be among .* for kind 'tconv'; got \['padding_mode'\]",
+        ),
+        ([{"kernel_size": 2}, {"stride": 2}], ValueError, r"layers\[1\] must give kernel_size"),
+        (
+            [{"kernel_size": 2}, {"kernel_size": (2, 2)}],
+            ValueError,
+            "kernel_size must be an int or a sequence of 1",
+        ),
+        ([{"kind": "conv", "kernel_size": 5}], ValueError, "kernel_size .* must fit"),
+    ],
+)
+def test_stack_overlap_errors(layers: Any, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        stack_overlap(3, layers)
