@@ -76,11 +76,9 @@ def block_csr(
     block = block_template(pattern, per_group)
     per_block = block.columns.size
     flat = np.ascontiguousarray(kernels).reshape(n_rows, -1)
-    if pattern.tap_ptr is not None:
+    if pattern.tap_ptr is not None or block.entry is None:
         values = pattern.fill(kernels).reshape(n_rows, -1)
         data = values if block.entry is None else np.take(values, block.entry, axis=1)
-    elif block.entry is None:
-        data = np.take(flat, pattern.taps, axis=1)
     else:
         # Compose (b, e) -> kernel position once; one gather writes every value.
         b, e = np.divmod(block.entry, pattern.nnz)

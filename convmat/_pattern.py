@@ -19,6 +19,8 @@ to input positions (or to "padding").
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -76,27 +78,57 @@ def _outer(parts: list[IntArray], op: np.ufunc = np.add) -> IntArray:
     return total.reshape(-1)
 
 
-class Pattern(NamedTuple):
+@dataclass(frozen=True)
+class Pattern:
     """One channel pair's pattern, in CSR form over ``shape = (rows, columns)``.
 
     Entry ``e`` (row ``r``, column ``indices[e]``) carries the kernel taps
     ``taps[tap_ptr[e]:tap_ptr[e + 1]]``; when every entry has exactly one tap
     (zero padding) ``tap_ptr`` is ``None``. Columns increase within every row.
+
+    A convolution's own pattern is a *grid*: every row reads the same ``n_taps``
+    taps in order, less those that fall on zero padding (``grid_keep`` masks the
+    ``rows × n_taps`` grid; ``None`` keeps all of it). Taps are then implied and
+    filling is a tile-and-compress, not a gather.
     """
 
     shape: tuple[int, int]
     n_taps: int
     indptr: IntArray
     indices: IntArray
-    taps: IntArray
-    tap_ptr: IntArray | None
+    explicit_taps: IntArray | None = None
+    tap_ptr: IntArray | None = None
+    grid_keep: np.ndarray[Any, np.dtype[np.bool_]] | None = None
 
     @property
     def nnz(self) -> int:
         return int(self.indices.size)
 
+    @property
+    def is_grid(self) -> bool:
+        return self.explicit_taps is None
+
+    @cached_property
+    def taps(self) -> IntArray:
+        """The kernel tap of every (entry, tap) pair, flat in C order of the kernel."""
+        if self.explicit_taps is not None:
+            return self.explicit_taps
+        small = np.int16 if self.n_taps < 2**15 else np.int64
+        grid = np.tile(np.arange(self.n_taps, dtype=small), self.shape[0])
+        return grid if self.grid_keep is None else grid[self.grid_keep]
+
     def fill(self, weight: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """Entry values from kernels ``weight`` of shape ``(..., ∏k)`` → ``(..., nnz)``."""
+        if self.is_grid:
+            tiled = np.tile(weight.reshape(-1, self.n_taps), (1, self.shape[0]))
+            if self.grid_keep is not None:
+                # A 1-d boolean index is fast; a 2-d compress along an axis is not.
+                tiled = (
+                    tiled[0][self.grid_keep][None]
+                    if len(tiled) == 1
+                    else np.take(tiled, np.flatnonzero(self.grid_keep), axis=1)
+                )
+            return tiled.reshape(*weight.shape[:-1], -1)
         values = np.take(weight, self.taps, axis=-1)
         if self.tap_ptr is None:
             return values
@@ -112,24 +144,27 @@ class Pattern(NamedTuple):
         """The same pattern read the other way: rows become columns, taps travel along."""
         from scipy.sparse import csr_array
 
-        ids = csr_array(
-            (np.arange(1, self.nnz + 1, dtype=self.indices.dtype), self.indices, self.indptr),
-            shape=self.shape,
-        ).T.tocsr()
-        order = ids.data - 1
         if self.tap_ptr is None:
-            taps, tap_ptr = self.taps[order], None
+            # One tap per entry: the taps travel as the data of the transposed CSR.
+            moved = csr_array((self.taps, self.indices, self.indptr), shape=self.shape).T.tocsr()
+            indptr, indices, taps, tap_ptr = moved.indptr, moved.indices, moved.data, None
         else:
+            ids = csr_array(
+                (np.arange(1, self.nnz + 1, dtype=np.int64), self.indices, self.indptr),
+                shape=self.shape,
+            ).T.tocsr()
+            order = ids.data - 1
             lengths = np.diff(self.tap_ptr)[order]
             tap_ptr = np.zeros(order.size + 1, dtype=np.int64)
             np.cumsum(lengths, out=tap_ptr[1:])
             starts = np.repeat(self.tap_ptr[order] - tap_ptr[:-1], lengths)
+            indptr, indices = ids.indptr, ids.indices
             taps = self.taps[np.arange(tap_ptr[-1]) + starts]
         return Pattern(
             (self.shape[1], self.shape[0]),
             self.n_taps,
-            ids.indptr.astype(np.int64),
-            ids.indices,
+            indptr.astype(np.int64),
+            indices,
             taps,
             tap_ptr,
         )
@@ -178,11 +213,10 @@ def spatial_pattern(layer: Layer) -> Pattern:
         counts = _outer([(f >= 0).sum(axis=1) for f in axis_sources(layer)], np.multiply)
         indptr = np.zeros(n_out + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        taps = np.tile(np.arange(n_taps, dtype=np.intp), n_out)
         if indptr[-1] == src.size:
-            return Pattern((n_out, n_in), n_taps, indptr, src.reshape(-1), taps, None)
+            return Pattern((n_out, n_in), n_taps, indptr, src.reshape(-1))
         keep = (src >= 0).reshape(-1)
-        return Pattern((n_out, n_in), n_taps, indptr, src.reshape(-1)[keep], taps[keep], None)
+        return Pattern((n_out, n_in), n_taps, indptr, src.reshape(-1)[keep], grid_keep=keep)
 
     # Folded padding: several taps may read one input; sort each row and merge repeats.
     order = np.argsort(src, axis=1, kind="stable")
