@@ -364,3 +364,27 @@ def stack_overlap(spatial: Any, layers: Sequence[Mapping[str, Any]]) -> IntArray
     for index, spec in enumerate(layers):
         counts = _step(counts, spec, f"layers[{index}]")
     return np.asarray(counts, dtype=np.int64)
+
+
+def format_counts(counts: np.ndarray[Any, Any]) -> str:
+    """A count map as a text grid: rows of right-aligned numbers, 3-d and up as labelled slices.
+
+    >>> print(format_counts(overlap_map((2, 2), 3, stride=2)))
+    1 1 2 1 1
+    1 1 2 1 1
+    2 2 4 2 2
+    1 1 2 1 1
+    1 1 2 1 1
+    """
+    arr = np.asarray(counts)
+    text = [f"{v:g}" for v in arr.ravel().tolist()]
+    width = max(map(len, text))
+    cells = np.array([t.rjust(width) for t in text], dtype=object).reshape(arr.shape)
+    if arr.ndim == 1:
+        return " ".join(cells)
+    if arr.ndim == 2:
+        return "\n".join(" ".join(row) for row in cells)
+    return "\n\n".join(
+        f"[{', '.join(map(str, index))}, :, :]\n" + format_counts(arr[index])
+        for index in np.ndindex(*arr.shape[:-2])
+    )

@@ -189,6 +189,50 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- convmat overlap
+
+
+def _overlap_layers(args: argparse.Namespace, ndim: int) -> list[LayerSpec]:
+    """The layer of --kernel/--stride/... (if given) followed by the --stack layers."""
+    layers = []
+    if args.kernel is not None:
+        options = {"k": args.kernel, "s": args.stride, "p": args.padding, "d": args.dilation,
+                   "op": args.output_padding}
+        defaults = {"p": "0", "d": "1", "op": "0"}
+        text = ",".join(f"{key}={value}" for key, value in options.items()
+                        if defaults.get(key) != value)
+        layers.append(parse_layer("tconv:" + text, ndim))
+    layers += [parse_layer(text, ndim) for text in args.stack]
+    if not layers:
+        raise UsageError("overlap needs --kernel or --stack layers, e.g. --kernel 3 --stride 2")
+    for spec in layers:
+        if spec.target is not None:
+            raise UsageError(f"to= has no meaning for overlap; got {spec.text!r}")
+    return layers
+
+
+def _overlap(args: argparse.Namespace) -> int:
+    from convmat._checkerboard import checkerboard, format_counts, stack_overlap
+
+    spatial = parse_size(args.input, "--input")
+    layers = _overlap_layers(args, len(spatial))
+    specs: list[dict[str, Any]] = [
+        {"kind": "tconv" if spec.transposed else "conv", "kernel_size": spec.kernel_size,
+         "stride": spec.stride, "padding": spec.padding, "dilation": spec.dilation}
+        | ({"output_padding": spec.output_padding or 0} if spec.transposed else {})
+        for spec in layers
+    ]
+    counts = stack_overlap(spatial, specs)
+    path = " -> ".join(spec.text for spec in layers)
+    print(f"taps per output position of {path} on {_fmt(spatial)} -> {_fmt(counts.shape)}")
+    print(format_counts(counts))
+    for spec in layers:
+        if spec.transposed:
+            summary = checkerboard(spec.kernel_size, spec.stride, dilation=spec.dilation)
+            print(f"{spec.text}: {summary}")
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -224,6 +268,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="append the transposed layers that undo the convs, last first",
     )
     shape.set_defaults(run=_shape)
+
+    overlap = verbs.add_parser(
+        "overlap",
+        help="how many kernel taps land on each output of a transposed conv (checkerboard)",
+        description=(
+            "Print, as a grid, how many (input, kernel tap) pairs write each output position "
+            "of a transposed convolution — the response of a ones kernel to a ones input. "
+            "Uneven counts are the checkerboard artifact; they are even inside exactly when "
+            "the stride divides the kernel size. --stack adds layers after it (artifacts "
+            "compound; a stride-1 conv after it smooths)."
+        ),
+        epilog="example: convmat overlap --kernel 3 --stride 2 --input 6x6",
+    )
+    overlap.add_argument("--kernel", help="kernel size of the transposed layer, e.g. 3 or 3x4")
+    overlap.add_argument("--stride", default="1", help="int or one per axis (default 1)")
+    overlap.add_argument("--padding", default="0", help="int or one per axis (default 0)")
+    overlap.add_argument("--dilation", default="1", help="int or one per axis (default 1)")
+    overlap.add_argument("--output-padding", default="0", help="int or one per axis (default 0)")
+    overlap.add_argument("--input", default="4x4", help="input spatial size (default 4x4)")
+    overlap.add_argument("--stack", nargs="+", default=[], metavar="LAYER",
+                         help="further layers: tconv:k=3,s=2,p=1[,d=1,op=0] or conv:k=3,p=1")
+    overlap.set_defaults(run=_overlap)
     return parser
 
 
