@@ -54,9 +54,12 @@ html_theme = "furo"
 html_title = f"convmat {release}"
 html_show_sourcelink = False
 nitpicky = True
-# Names in docstring signatures and numpydoc type fields that live in other projects'
-# documentation; there is no intersphinx without network, so they stay plain text.
-nitpick_ignore_regex = [(r"py:.*", r"(numpy|scipy|sympy|torch|typing|collections)\..*")]
+# Names that live in other projects' documentation (there is no intersphinx without
+# network, so they stay plain text) and convmat's private modules, which are not documented.
+nitpick_ignore_regex = [
+    (r"py:.*", r"(numpy|scipy|sympy|torch|typing|collections)\..*"),
+    (r"py:.*", r"convmat\._.*"),
+]
 
 # --- math: MathJax served from _static, never from a CDN --------------------------------
 try:
