@@ -124,9 +124,17 @@ def write_api_stubs(_app: Any) -> None:
             stale.unlink()
 
 
-_AUTOSUMMARY = re.compile(r"```\{autosummary\}\n(.*?)```", re.S)
-_CURRENT = re.compile(r"```\{currentmodule\}\s+(\S+)\s*```")
-UNLISTED_MARKER = "% convmat: names exported but not yet placed in a section"
+_AUTOSUMMARY = re.compile(r"^\.\. autosummary::\n((?:[ \t]+.*\n|\n)*)", re.M)
+_CURRENT = re.compile(r"^\.\. currentmodule::\s+(\S+)", re.M)
+UNLISTED_MARKER = ".. convmat: names exported but not yet placed in a section"
+
+
+def _autosummary(module_name: str, names: list[str]) -> str:
+    entries = "".join(f"   {name}\n" for name in names)
+    return (
+        f".. currentmodule:: {module_name}\n\n"
+        f".. autosummary::\n   :toctree: generated\n   :nosignatures:\n\n{entries}\n"
+    )
 
 
 def add_unlisted_names(_app: Any, docname: str, source: list[str]) -> None:
@@ -152,14 +160,10 @@ def add_unlisted_names(_app: Any, docname: str, source: list[str]) -> None:
             name for name in public_objects(module_name) if f"{module_name}.{name}" not in listed
         ]
         if extra:
-            names = "\n".join(extra)
-            blocks.append(
-                f"```{{currentmodule}} {module_name}\n```\n\n"
-                f"```{{autosummary}}\n:toctree: generated\n:nosignatures:\n\n{names}\n```\n"
-            )
+            blocks.append(_autosummary(module_name, extra))
     block = ""
     if blocks:
-        block = "## More\n\nExported names not yet placed in a section above.\n\n" + "\n".join(
+        block = "More\n----\n\nExported names not yet placed in a section above.\n\n" + "".join(
             blocks
         )
     source[0] = text.replace(UNLISTED_MARKER, block)
