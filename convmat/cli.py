@@ -173,20 +173,95 @@ def _shape(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- convmat explain
 
 
+_EXPLAIN_MAX = {"--input": 256, "--kernel": 64}
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(/\d+)?")
+
+
+def _explain_size(text: str, name: str) -> tuple[int, ...]:
+    size = parse_size(text, name)
+    if len(size) > 3 or min(size) < 1:
+        raise UsageError(f"{name} must have 1 to 3 sizes, each >= 1, like 2x2; got {text!r}")
+    if _prod(size) > _EXPLAIN_MAX[name]:
+        raise UsageError(f"{name} must have at most {_EXPLAIN_MAX[name]} elements to be read as "
+                         f"formulas; got {text!r}")
+    return size
+
+
+def _prod(size: Sequence[int]) -> int:
+    total = 1
+    for v in size:
+        total *= v
+    return total
+
+
+def _explain_axes(text: str, name: str, ndim: int) -> tuple[int, ...]:
+    v = parse_size(text, name)
+    if len(v) not in (1, ndim):
+        raise UsageError(f"{name} must have 1 or {ndim} values; got {text!r}")
+    return v * ndim if len(v) == 1 else v
+
+
+def parse_values(text: str, sizes: dict[str, tuple[int, ...]]) -> dict[str, list[str]]:
+    """``X=0,1,2,3,K=[[0,1],[2,3]]`` → number tokens per key, counted against ``sizes``."""
+    parts = re.split(r"(?:^|,)\s*([A-Za-z]+)\s*=", text.strip())
+    if parts[0].strip() or len(parts) < 3:
+        raise UsageError(f"--values must look like X=0,1,2,3,K=0,1,2,3; got {text!r}")
+    values: dict[str, list[str]] = {}
+    for key, body in zip(parts[1::2], parts[2::2], strict=True):
+        if key not in sizes or key in values:
+            raise UsageError(f"--values keys must be {' and '.join(sizes)}, each once; "
+                             f"got {text!r}")
+        tokens = [t for t in re.split(r"[\s,;\[\]()]+", body) if t]
+        bad = [t for t in tokens if not _NUMBER.fullmatch(t)]
+        if bad:
+            raise UsageError(f"--values must give numbers such as 3, -0.5 or 1/2; got {bad[0]!r}")
+        if len(tokens) != _prod(sizes[key]):
+            raise UsageError(f"--values {key} must have {_prod(sizes[key])} numbers for size "
+                             f"{_fmt(sizes[key])}; got {len(tokens)}")
+        values[key] = tokens
+    return values
+
+
 def _explain(args: argparse.Namespace) -> int:
-    import numpy as np
+    import shutil
 
-    from convmat._matrix import conv_transpose_matrix
+    spatial = _explain_size(args.input, "--input")
+    kernel = _explain_size(args.kernel, "--kernel")
+    ndim = len(spatial)
+    if len(kernel) != ndim:
+        raise UsageError(f"--kernel must have {ndim} sizes like --input {args.input}; "
+                         f"got {args.kernel!r}")
+    geometry: dict[str, Any] = {
+        "stride": _explain_axes(args.stride, "--stride", ndim),
+        "dilation": _explain_axes(args.dilation, "--dilation", ndim),
+    }
+    if args.padding in ("same", "valid", "full"):
+        if not args.conv:
+            raise UsageError(f"--padding {args.padding} needs --conv (a transposed layer takes "
+                             f"the forward layer's padding as numbers, as torch does)")
+        geometry["padding"] = args.padding
+    else:
+        geometry["padding"] = _explain_axes(args.padding, "--padding", ndim)
+    if args.conv:
+        if args.output_padding is not None:
+            raise UsageError("--output-padding applies to --transposed only")
+        if args.steps:
+            raise UsageError("--steps shows the scatter steps of --transposed only")
+    else:
+        geometry["output_padding"] = _explain_axes(args.output_padding or "0",
+                                                   "--output-padding", ndim)
+    values = parse_values(args.values, {"X": spatial, "K": kernel}) if args.values else {}
 
-    x = np.array([[0.0, 1.0], [2.0, 3.0]])
-    k = np.array([[[[0.0, 1.0], [2.0, 3.0]]]])
-    ct = conv_transpose_matrix((1, 2, 2), k)
-    print("Transposed convolution of X = [[0, 1], [2, 3]] with K = [[0, 1], [2, 3]], stride 1:")
-    print("C^T =")
-    print(ct.toarray())
-    print("C^T @ vec(X) =")
-    print((ct @ x.ravel()).reshape(3, 3))
-    return 0
+    from convmat.symbolic import _can_encode, _explain  # SymPy is imported on this path only
+
+    style = "latex" if args.latex else "unicode" if _can_encode(sys.stdout) else "ascii"
+    lines, ok = _explain(
+        spatial, kernel, transposed=not args.conv, geometry=geometry, steps=args.steps,
+        matrix=args.matrix, style=style, width=shutil.get_terminal_size((100, 24)).columns,
+        x_values=values.get("X"), k_values=values.get("K"),
+    )
+    print("\n".join(lines))
+    return 0 if ok else 1
 
 
 # ---------------------------------------------------------------- convmat overlap
@@ -242,8 +317,37 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convolution and transposed convolution made visible.",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
-    explain = verbs.add_parser("explain", help="a layer's formulas, scatter steps and matrix")
-    explain.set_defaults(run=_explain)
+    explain = verbs.add_parser(
+        "explain",
+        help="a layer's formulas, scatter steps and matrix",
+        description=(
+            "Print one single-channel layer symbolically: the input X and kernel K as symbol "
+            "grids, the scatter steps (transposed), the output formulas, the matrix C and Cᵀ, "
+            "and a numeric check of the formulas against convmat's sparse matrix. With no "
+            "options: the classic 2x2 input, 2x2 kernel, stride 1 transposed convolution."
+        ),
+        epilog="example: convmat explain --input 3x3 --kernel 2x2 --stride 2 --padding 1",
+    )
+    explain.add_argument("--input", default="2x2", help="input size, 1 to 3 dims (default 2x2)")
+    explain.add_argument("--kernel", default="2x2", help="kernel size (default 2x2)")
+    explain.add_argument("--stride", default="1", help="int or one per axis, e.g. 2 or 2x1")
+    explain.add_argument("--padding", default="0",
+                         help="int or one per axis; --conv also takes same, valid or full")
+    explain.add_argument("--dilation", default="1", help="int or one per axis")
+    explain.add_argument("--output-padding", default=None, help="int or one per axis (transposed)")
+    kind = explain.add_mutually_exclusive_group()
+    kind.add_argument("--transposed", dest="conv", action="store_false",
+                      help="a transposed convolution (the default)")
+    kind.add_argument("--conv", dest="conv", action="store_true", help="a convolution")
+    explain.add_argument("--steps", action=argparse.BooleanOptionalAction, default=None,
+                         help="show the scatter steps (default: when the input has <= 16 elements)")
+    explain.add_argument("--matrix", action=argparse.BooleanOptionalAction, default=None,
+                         help="show C and Cᵀ (default: when C is at most 16x25)")
+    explain.add_argument("--latex", action="store_true", help="print LaTeX for papers and slides")
+    explain.add_argument("--values", metavar="X=...,K=...",
+                         help="numbers for the check, C order, e.g. X=0,1,2,3,K=1,0,0,1 "
+                              "(default 0, 1, 2, ...)")
+    explain.set_defaults(run=_explain, conv=False)
 
     shape = verbs.add_parser(
         "shape",
