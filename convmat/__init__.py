@@ -6,6 +6,7 @@ Conventions are PyTorch's: channels first, cross-correlation, C-order flattening
 """
 
 from convmat._checkerboard import Checkerboard, checkerboard, overlap_map, stack_overlap
+from convmat._fast import conv, conv_transpose, zero_insert
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
 from convmat._matrix import conv_matrix, conv_transpose_matrix
 from convmat._shapes import (
@@ -20,8 +21,10 @@ __all__ = [
     "Checkerboard",
     "KernelFit",
     "checkerboard",
+    "conv",
     "conv_matrix",
     "conv_output_shape",
+    "conv_transpose",
     "conv_transpose_matrix",
     "conv_transpose_output_padding",
     "conv_transpose_output_shape",
@@ -29,4 +32,5 @@ __all__ = [
     "overlap_map",
     "stack_overlap",
     "weight_matrix",
+    "zero_insert",
 ]

@@ -1,0 +1,657 @@
+"""The fast NumPy path: convolution and transposed convolution without building a matrix.
+
+Both directions reduce to one kernel, a *tap sum* over a flat, channel-major
+layout of the batch (:func:`_tap_sum`):
+
+* Pad the input once and split it into stride phases (polyphase): along an axis
+  with stride ``s``, phase ``r`` holds the padded positions ``s·j + r``. A tap at
+  ``t·d = s·q + r`` then reads phase ``r`` at ``j + q`` — a *stride-1* shift.
+* Lay every phase out as ``(channels, N·∏grid)``: one flat row per channel, the
+  whole batch side by side. A shift by ``q`` along every axis is then one flat
+  offset, and the product for one tap is one GEMM ``W_t (C_out × C_in) @ X[:, off:off+L]``
+  on a strided view (no im2col copy), accumulated into the output by BLAS.
+  Output positions whose window runs into the grid's gap (the padding) are
+  computed as junk and cropped at the end.
+* Taps that share an offset across phases are one GEMM with the phases stacked
+  (space-to-depth for a strided convolution, depth-to-space for a transposed one),
+  so the GEMMs stay large; single-channel layers use AXPY per tap instead.
+
+The transposed layer splits its *output* into stride phases: output phase ``ρ``
+gathers the taps with ``t·d ≡ ρ (mod s)``, a stride-1 correlation of the input
+with those taps at reversed offsets. The textbook methods ("scatter",
+"fractional", "matrix") are written as the recipes they are, to be compared.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from convmat._args import ntuple, numeric_array
+from convmat._blas import axpy, gemm
+from convmat._layer import Layer, conv_layer, conv_transpose_layer
+from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
+
+Array = np.ndarray[Any, Any]
+
+METHODS = ("gemm", "scatter", "fractional", "matrix")
+_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _data(x: Any, weight: Any, bias: Any) -> tuple[Array, Array, Array | None, bool]:
+    """Check the arrays and bring them to one dtype; returns ``(x batched, w, b, batched)``."""
+    w = _weight(weight)
+    xa = numeric_array(x, "x")
+    ndim = w.ndim - 2
+    if xa.ndim not in (ndim + 1, ndim + 2):
+        raise ValueError(
+            f"x must have shape (N, C_in, *spatial) or (C_in, *spatial) with {ndim} spatial "
+            f"dims to match the weight; got shape {xa.shape}"
+        )
+    b = None if bias is None else numeric_array(bias, "bias")
+    dtype = np.result_type(xa, w, *(() if b is None else (b,)))
+    batched = xa.ndim == ndim + 2
+    xb = xa if batched else xa[None]
+    return (
+        xb.astype(dtype, copy=False),
+        w.astype(dtype, copy=False),
+        (None if b is None else b.astype(dtype, copy=False)),
+        batched,
+    )
+
+
+def _check_bias(b: Array | None, channels: int) -> None:
+    if b is not None and b.shape != (channels,):
+        raise ValueError(f"bias must have shape (C_out,) = ({channels},); got shape {b.shape}")
+
+
+def _finish(y: Array, batched: bool) -> Array:
+    return y if batched else y[0]
+
+
+# --------------------------------------------------------------------------- the tap sum
+
+
+class _Tap(NamedTuple):
+    """One kernel tap: a flat offset, the input and output blocks it links, its matrices."""
+
+    offset: int
+    in_block: int
+    out_block: int
+    matrix: Array  # (G, M, K): one (M × K) matrix per group
+
+
+def _tap_sum(
+    planes: Array, taps: list[_Tap], out: Array, length: int, blocks: tuple[int, int]
+) -> list[bool]:
+    """``out[g, o-block] = Σ_taps matrix[g] @ planes[g, i-block, off : off + length]``.
+
+    ``planes`` is ``(G, B_in·K, ·)`` and ``out`` ``(G, B_out·M, ·)``; only the first
+    ``length`` columns of ``out`` are written. Taps sharing an offset whose blocks
+    fill the whole ``B_out × B_in`` grid are one stacked GEMM (not for single
+    channels, where one AXPY per tap is faster). Returns which output blocks
+    received a tap (the others are left unwritten).
+    """
+    n_in, n_out = blocks
+    groups, m, k = taps[0].matrix.shape
+    done = [False] * n_out
+    by_offset: dict[int, list[_Tap]] = {}
+    for tap in taps:
+        by_offset.setdefault(tap.offset, []).append(tap)
+    # Complete groups first: a stacked GEMM then initialises every output block at once.
+    ordered = sorted(by_offset.values(), key=lambda group: -len(group))
+    for group in ordered:
+        off = group[0].offset
+        if len(group) == n_in * n_out > 1 and m * k > 1:
+            stacked = np.zeros((groups, n_out * m, n_in * k), dtype=out.dtype)
+            for tap in group:
+                rows = slice(tap.out_block * m, (tap.out_block + 1) * m)
+                stacked[:, rows, tap.in_block * k : (tap.in_block + 1) * k] = tap.matrix
+            if any(done) and not all(done):
+                for b, filled in enumerate(done):
+                    if not filled:
+                        out[:, b * m : (b + 1) * m, :length] = 0
+            for g in range(groups):
+                gemm(
+                    stacked[g],
+                    planes[g, :, off : off + length],
+                    out[g, :, :length],
+                    accumulate=all(done),
+                )
+            done = [True] * n_out
+            continue
+        for tap in group:
+            src = planes[:, tap.in_block * k : (tap.in_block + 1) * k, off : off + length]
+            dst = out[:, tap.out_block * m : (tap.out_block + 1) * m, :length]
+            first = not done[tap.out_block]
+            for g in range(groups):
+                if m * k == 1:
+                    if first:
+                        np.multiply(src[g, 0], tap.matrix[g, 0, 0], out=dst[g, 0])
+                    else:
+                        axpy(tap.matrix[g, 0, 0], src[g, 0], dst[g, 0])
+                else:
+                    gemm(tap.matrix[g], src[g], dst[g], accumulate=not first)
+            done[tap.out_block] = True
+    return done
+
+
+def _place(dest: Array, source: Array, index: Sequence[slice]) -> None:
+    """``dest[..., *index] = source`` and zeros around it, writing every element once.
+
+    ``dest`` is ``(..., *grid)``; ``index`` holds one ``slice(start, stop)`` per grid axis.
+    """
+    lead = (slice(None),) * (dest.ndim - len(index))
+    dest[(*lead, *index)] = source
+    for axis, box in enumerate(index):
+        before = (*lead, *index[:axis], slice(0, box.start))
+        after = (*lead, *index[:axis], slice(box.stop, None))
+        dest[before] = 0
+        dest[after] = 0
+
+
+def _flat_index(index: Sequence[int], shape: Sequence[int]) -> int:
+    flat = 0
+    for i, n in zip(index, shape, strict=True):
+        flat = flat * n + i
+    return flat
+
+
+def _axis_taps(k: int, s: int, d: int) -> list[tuple[int, int]]:
+    """Per tap ``t`` of one axis: ``(phase, shift)`` with ``t·d = s·shift + phase``."""
+    return [((t * d) % s, (t * d) // s) for t in range(k)]
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+def _conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+    """``conv`` of a batch ``x`` (N, C_in, *spatial) for a validated layer."""
+    n_batch = x.shape[0]
+    groups = layer.groups
+    c_out, per_in = w.shape[0], w.shape[1]
+    per_out = c_out // groups
+    pads = layer.padding
+    if layer.padding_mode != "zeros":
+        x = np.pad(
+            x,
+            ((0, 0), (0, 0), *pads),
+            mode=_NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
+        )
+        pads = tuple((0, 0) for _ in pads)
+    spatial = x.shape[2:]
+    axes = [
+        _axis_taps(k, s, d)
+        for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
+    ]
+    phases = [sorted({r for r, _ in taps}) for taps in axes]
+    grid = tuple(
+        o + max(q for _, q in taps) for o, taps in zip(layer.out_spatial, axes, strict=True)
+    )
+    size = n_batch * math.prod(grid)
+    n_blocks = math.prod(len(p) for p in phases)
+    planes = np.empty((groups, n_blocks * per_in, size), dtype=x.dtype)
+    source = x.reshape(n_batch, groups, per_in, *spatial)
+    source = np.moveaxis(source, 0, 2)  # (G, K, N, *spatial)
+    for block, combo in enumerate(itertools.product(*phases)):
+        dest = planes[:, block * per_in : (block + 1) * per_in].reshape(
+            groups, per_in, n_batch, *grid
+        )
+        dst_index: list[slice] = []
+        src_index: list[slice] = []
+        for r, s, lo, n, j_max in zip(
+            combo, layer.stride, (p[0] for p in pads), spatial, grid, strict=True
+        ):
+            j0 = max(0, -((r - lo) // s))
+            j1 = min(j_max, -((r - lo - n) // s))
+            j1 = max(j0, j1)
+            dst_index.append(slice(j0, j1))
+            start = s * j0 + r - lo
+            src_index.append(slice(start, start + s * (j1 - j0), s))
+        _place(dest, source[(..., *src_index)], dst_index)
+
+    kernels = w.reshape(groups, per_out, per_in, -1)
+    taps = []
+    for t, combo in enumerate(itertools.product(*axes)):
+        phase = [p.index(r) for p, (r, _) in zip(phases, combo, strict=True)]
+        shift = [0, *(q for _, q in combo)]
+        taps.append(
+            _Tap(
+                _flat_index(shift, (n_batch, *grid)),
+                _flat_index(phase, [len(p) for p in phases]),
+                0,
+                np.ascontiguousarray(kernels[..., t]),
+            )
+        )
+    last = _flat_index([n_batch - 1, *(o - 1 for o in layer.out_spatial)], (n_batch, *grid))
+    out = np.empty((groups, per_out, size), dtype=x.dtype)
+    _tap_sum(planes, taps, out, last + 1, (n_blocks, 1))
+
+    y = np.empty((n_batch, c_out, *layer.out_spatial), dtype=x.dtype)
+    crop = out.reshape(c_out, n_batch, *grid)[
+        (slice(None), slice(None), *(slice(0, o) for o in layer.out_spatial))
+    ]
+    _store(y, np.moveaxis(crop, 1, 0), bias)
+    return y
+
+
+def _store(dst: Array, src: Array, bias: Array | None) -> None:
+    """``dst[...] = src (+ bias per channel, axis 1)``."""
+    if bias is None:
+        np.copyto(dst, src)
+    else:
+        np.add(src, bias.reshape(-1, *(1,) * (src.ndim - 2)), out=dst)
+
+
+def conv(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+    padding_mode: str = "zeros",
+) -> Array:
+    r"""Convolution (cross-correlation) of a batch, as ``torch.nn.functional.conv{1,2,3}d``.
+
+    Parameters
+    ----------
+    x : array_like, shape ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``
+        Any number of spatial dims; an unbatched input gives an unbatched output.
+    weight : array_like, shape ``(C_out, C_in // groups, *kernel_size)``
+    bias : array_like, shape ``(C_out,)``, optional
+    stride, dilation : int or sequence of int
+    padding : int, sequence of int, sequence of (low, high) pairs, or "valid" / "same" / "full"
+    groups : int
+    padding_mode : {"zeros", "reflect", "replicate", "circular"}
+        As ``torch.nn.ConvNd``.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(N, C_out, *out)`` (or ``(C_out, *out)``)
+        ``out`` from :func:`conv_output_shape`. The dtype is the common dtype of
+        the inputs: float32 stays float32; integer arrays count as float64.
+
+    Raises
+    ------
+    ValueError
+        For a bad geometry (the messages of :func:`conv_matrix`), an ``x`` of the
+        wrong number of dims or a bias of the wrong shape. A wrong channel count is
+        reported against ``input_shape``, the per-sample shape ``x.shape[-d-1:]``.
+    TypeError
+        For a hyperparameter of the wrong kind or a non-numeric array.
+
+    See Also
+    --------
+    conv_matrix : the same layer as a sparse matrix, ``conv(x, w).ravel() == C @ x.ravel()``.
+    conv_transpose : its transpose.
+
+    Notes
+    -----
+    .. math::
+
+        y[n, c, \mathbf{o}] = b[c] + \sum_{j, \mathbf{t}}
+            w[c, j, \mathbf{t}]\; x_{\text{pad}}[n,\, g(c)\,C_{in}/G + j,\,
+            \mathbf{o}\mathbf{s} + \mathbf{t}\mathbf{d}]
+
+    computed as one GEMM (or AXPY) per kernel tap on shifted views of the
+    padded, stride-phase-split input, accumulated in place by BLAS; no im2col
+    copy and no matrix is built. NaN and inf propagate as in any product.
+
+    References
+    ----------
+    V. Dumoulin and F. Visin, "A guide to convolution arithmetic for deep learning",
+    arXiv:1603.07285, 2016.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> conv(np.arange(9.0).reshape(1, 3, 3), [[[[1, 2], [3, 4]]]])
+    array([[[27., 37.],
+            [57., 67.]]])
+    """
+    xb, w, b, batched = _data(x, weight, bias)
+    layer = conv_layer(
+        xb.shape[1:],
+        w.shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+    )
+    _check_bias(b, layer.out_channels)
+    return _finish(_conv_engine(xb, w, layer, b), batched)
+
+
+# --------------------------------------------------------------------------- transposed
+
+
+def _conv_transpose_gemm(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+    """The transposed layer by output stride phases, each a stride-1 tap sum."""
+    n_batch = y.shape[0]
+    groups = layer.groups
+    c_in, per_out = w.shape[0], w.shape[1]  # transposed input channels, output per group
+    per_in = c_in // groups
+    c_out = per_out * groups
+    axes = [
+        _axis_taps(k, s, d)
+        for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
+    ]
+    shifts = [max(q for _, q in taps) for taps in axes]
+    # Per axis and output phase ρ: the padded output index s·I + ρ for I in [first, stop).
+    first, stop = [], []
+    for s, (lo, _), n in zip(layer.stride, layer.padding, layer.in_spatial, strict=True):
+        first.append([-((r - lo) // s) for r in range(s)])
+        stop.append([-((r - lo - n) // s) for r in range(s)])
+    base = [min(f) for f in first]
+    span = [max(e) - b for e, b in zip(stop, base, strict=True)]
+    grid = tuple(sp + q for sp, q in zip(span, shifts, strict=True))
+    size = n_batch * math.prod(grid)
+
+    planes = np.empty((groups, per_in, size), dtype=y.dtype)
+    dest = planes.reshape(groups, per_in, n_batch, *grid)
+    source = np.moveaxis(y.reshape(n_batch, groups, per_in, *layer.out_spatial), 0, 2)
+    dst_index, src_index = [], []
+    for o, b0, q, g_len in zip(layer.out_spatial, base, shifts, grid, strict=True):
+        lo_i = max(0, b0 - q)
+        hi_i = min(o, b0 - q + g_len)
+        hi_i = max(lo_i, hi_i)
+        dst_index.append(slice(lo_i - b0 + q, hi_i - b0 + q))
+        src_index.append(slice(lo_i, hi_i))
+    _place(dest, source[(..., *src_index)], dst_index)
+
+    phase_counts = list(layer.stride)
+    n_blocks = math.prod(phase_counts)
+    kernels = w.reshape(groups, per_in, per_out, -1)
+    taps = []
+    for t, combo in enumerate(itertools.product(*axes)):
+        offset = [0, *(q_max - q for q_max, (_, q) in zip(shifts, combo, strict=True))]
+        taps.append(
+            _Tap(
+                _flat_index(offset, (n_batch, *grid)),
+                0,
+                _flat_index([r for r, _ in combo], phase_counts),
+                np.ascontiguousarray(kernels[..., t].transpose(0, 2, 1)),
+            )
+        )
+    last = _flat_index([n_batch - 1, *(sp - 1 for sp in span)], (n_batch, *grid))
+    out = np.empty((groups, n_blocks * per_out, size), dtype=y.dtype)
+    done = _tap_sum(planes, taps, out, last + 1, (1, n_blocks))
+
+    x = np.empty((n_batch, c_out, *layer.in_spatial), dtype=y.dtype)
+    for block, combo in enumerate(itertools.product(*(range(s) for s in layer.stride))):
+        x_index: list[slice] = []
+        u_index: list[slice] = []
+        for r, s, (lo, _), firsts, stops, b0 in zip(
+            combo, layer.stride, layer.padding, first, stop, base, strict=True
+        ):
+            f, e = firsts[r], stops[r]
+            x_index.append(slice(s * f + r - lo, None, s) if e > f else slice(0, 0))
+            u_index.append(slice(f - b0, max(f, e) - b0))
+        target = x[(slice(None), slice(None), *x_index)]
+        if target.size == 0:
+            continue
+        if not done[block]:
+            target[...] = 0 if bias is None else bias.reshape(-1, *(1,) * (target.ndim - 2))
+            continue
+        phase = out[:, block * per_out : (block + 1) * per_out].reshape(c_out, n_batch, *grid)
+        _store(target, np.moveaxis(phase[(slice(None), slice(None), *u_index)], 1, 0), bias)
+    return x
+
+
+def zero_insert(x: Any, stride: Any) -> Array:
+    """Insert ``stride − 1`` zeros between neighbours: the input of a fractionally strided conv.
+
+    Parameters
+    ----------
+    x : array_like
+        A batch ``(N, C, *spatial)`` when ``stride`` is an int (it applies to every
+        spatial dim); with a sequence of ``m`` strides, any array whose last ``m``
+        axes are spatial.
+    stride : int or sequence of int
+        ``>= 1``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n − 1)·s + 1`` along every strided axis; ``x`` at multiples of ``s``,
+        zeros elsewhere. Integer input becomes float64, as everywhere in convmat.
+
+    Raises
+    ------
+    ValueError
+        For a stride < 1 or an array with too few axes.
+    TypeError
+        For a non-integer stride or a non-numeric array.
+
+    Examples
+    --------
+    >>> zero_insert(np.array([[[1.0, 2.0, 3.0]]]), 2)
+    array([[[1., 0., 2., 0., 3.]]])
+    """
+    xa = numeric_array(x, "x")
+    if isinstance(stride, (Sequence, np.ndarray)) and not isinstance(stride, (str, bytes)):
+        m = len(stride)
+        if xa.ndim < m:
+            raise ValueError(f"x must have at least {m} axes for {m} strides; got shape {xa.shape}")
+    else:
+        m = xa.ndim - 2
+        if m < 1:
+            raise ValueError(
+                f"x must have shape (N, C, *spatial) with at least one spatial dim for an int "
+                f"stride; got shape {xa.shape}"
+            )
+    s = ntuple(stride, m, "stride", minimum=1)
+    lead = xa.shape[: xa.ndim - m]
+    spatial = xa.shape[xa.ndim - m :]
+    out = np.zeros(
+        (*lead, *((n - 1) * si + 1 for n, si in zip(spatial, s, strict=True))), dtype=xa.dtype
+    )
+    out[(..., *(slice(None, None, si) for si in s))] = xa
+    return out
+
+
+def _flipped_swapped(w: Array, groups: int) -> Array:
+    """The forward kernel of a transposed layer: channels swapped per group, taps flipped."""
+    c_in, per_out = w.shape[:2]
+    k = w.shape[2:]
+    per_in = c_in // groups
+    swapped = w.reshape(groups, per_in, per_out, *k).swapaxes(1, 2)
+    flipped = swapped[(..., *(slice(None, None, -1) for _ in k))]
+    return np.ascontiguousarray(flipped).reshape(groups * per_out, per_in, *k)
+
+
+def _conv_transpose_fractional(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+    """Zero-insert, pad by d·(k−1) − p (a negative pad crops), stride-1 conv, flipped kernel."""
+    z = zero_insert(y, layer.stride)
+    pads = []
+    for k, d, (lo, hi), op in zip(
+        layer.kernel_size, layer.dilation, layer.padding, layer.output_padding, strict=True
+    ):
+        pads.append((d * (k - 1) - lo, d * (k - 1) - hi + op))
+    z = np.pad(z, ((0, 0), (0, 0), *((max(lo, 0), max(hi, 0)) for lo, hi in pads)))
+    z = z[
+        (
+            slice(None),
+            slice(None),
+            *(slice(max(-lo, 0), z.shape[2 + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(pads)),
+        )
+    ]
+    kernel = _flipped_swapped(w, layer.groups)
+    forward = conv_layer(z.shape[1:], kernel.shape, dilation=layer.dilation, groups=layer.groups)
+    return _conv_engine(z, kernel, forward, bias)
+
+
+def _conv_transpose_scatter(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+    """Every input element times its kernels, added into the output at its stride offset."""
+    n_batch, c_in = y.shape[:2]
+    groups = layer.groups
+    per_in, per_out = c_in // groups, w.shape[1]
+    kernels = w.reshape(groups, per_in, per_out, *layer.kernel_size)
+    full = tuple(
+        (o - 1) * s + d * (k - 1) + 1 + op
+        for o, s, d, k, op in zip(
+            layer.out_spatial,
+            layer.stride,
+            layer.dilation,
+            layer.kernel_size,
+            layer.output_padding,
+            strict=True,
+        )
+    )
+    out = np.zeros((n_batch, groups, per_out, *full), dtype=y.dtype)
+    values = y.reshape(n_batch, groups, per_in, *layer.out_spatial)
+    for index in np.ndindex(*layer.out_spatial):
+        # The element's window: kernel tap t lands on output index·s + t·d.
+        window = tuple(
+            slice(i * s, i * s + d * (k - 1) + 1, d)
+            for i, s, d, k in zip(
+                index, layer.stride, layer.dilation, layer.kernel_size, strict=True
+            )
+        )
+        element = values[(..., *index)]  # (N, G, per_in)
+        out[(..., *window)] += np.einsum("ngi,gio...->ngo...", element, kernels)
+    out = out.reshape(n_batch, groups * per_out, *full)
+    crop = tuple(
+        slice(lo, lo + n) for (lo, _), n in zip(layer.padding, layer.in_spatial, strict=True)
+    )
+    x = np.ascontiguousarray(out[(slice(None), slice(None), *crop)])
+    if bias is not None:
+        x += bias.reshape(-1, *(1,) * layer.ndim)
+    return x
+
+
+def _conv_transpose_matrix(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+    """Cᵀ built by :func:`conv_transpose_matrix`, times every sample."""
+    matrix = layer_matrix(layer, w, transposed=True, max_bytes=DEFAULT_MAX_BYTES)
+    n_batch = y.shape[0]
+    x = (matrix @ y.reshape(n_batch, -1).T).T.reshape(n_batch, *layer.input_shape)
+    x = np.ascontiguousarray(x, dtype=y.dtype)
+    if bias is not None:
+        x += bias.reshape(-1, *(1,) * layer.ndim)
+    return x
+
+
+_TRANSPOSED = {
+    "gemm": _conv_transpose_gemm,
+    "scatter": _conv_transpose_scatter,
+    "fractional": _conv_transpose_fractional,
+    "matrix": _conv_transpose_matrix,
+}
+
+
+def conv_transpose(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+    method: str = "gemm",
+) -> Array:
+    r"""Transposed convolution of a batch, as ``torch.nn.functional.conv_transpose{1,2,3}d``.
+
+    Parameters
+    ----------
+    x : array_like, shape ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``
+    weight : array_like, shape ``(C_in, C_out // groups, *kernel_size)``
+        The layout of the forward convolution it transposes.
+    bias : array_like, shape ``(C_out,)``, optional
+    stride, dilation, output_padding : int or sequence of int
+        ``output_padding < max(stride, dilation)``.
+    padding : int, sequence of int or of (low, high) pairs
+        The forward layer's padding; it crops the output (no strings, as torch).
+    groups : int
+    method : {"gemm", "scatter", "fractional", "matrix"}
+        Four ways to the same numbers (they agree to rounding):
+
+        * ``"gemm"`` (default, fastest) — split the output into stride phases;
+          each is a stride-1 sum of one GEMM per tap over shifted views.
+        * ``"scatter"`` — the textbook recipe: every input element times the
+          kernel, added into the output at its stride offset, then cropped.
+        * ``"fractional"`` — :func:`zero_insert`, pad by ``d·(k−1) − p`` (a
+          negative pad crops; ``output_padding`` extends the high side), then a
+          stride-1 :func:`conv` with the flipped, channel-swapped kernel.
+        * ``"matrix"`` — multiply by :func:`conv_transpose_matrix`.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(N, C_out, *out)`` (or ``(C_out, *out)``)
+        ``out`` from :func:`conv_transpose_output_shape`.
+
+    Raises
+    ------
+    ValueError
+        For a bad geometry (the messages of :func:`conv_transpose_matrix`), a wrong
+        ``method``, an ``x`` of the wrong number of dims or a bias of the wrong shape.
+    TypeError
+        For a hyperparameter of the wrong kind or a non-numeric array.
+
+    See Also
+    --------
+    conv : the forward convolution; ``conv_transpose`` is its adjoint.
+    conv_transpose_matrix : ``Cᵀ`` as a sparse matrix.
+    deconvolve : the inverse, which ``conv_transpose`` is not.
+
+    Notes
+    -----
+    With the forward layer's geometry (padding ``lo``),
+
+    .. math::
+
+        x[n, g\,C_{out}/G + j, \mathbf{i}] = b + \sum_{c, \mathbf{o}, \mathbf{t}:\;
+            \mathbf{o}\mathbf{s} + \mathbf{t}\mathbf{d} - \mathbf{lo} = \mathbf{i}}
+            w[c, j, \mathbf{t}]\; y[n, c, \mathbf{o}],
+
+    the sum running over the input channels ``c`` of group ``g``: the transpose
+    of :func:`conv`, so ``conv_transpose`` of an output gradient is the input
+    gradient of ``conv``.
+
+    References
+    ----------
+    V. Dumoulin and F. Visin, "A guide to convolution arithmetic for deep learning",
+    arXiv:1603.07285, 2016, section 4.
+
+    Examples
+    --------
+    The example of Dive into Deep Learning, by all four methods:
+
+    >>> import numpy as np
+    >>> X = np.array([[[0.0, 1.0], [2.0, 3.0]]])
+    >>> K = [[[[0, 1], [2, 3]]]]
+    >>> conv_transpose(X, K, stride=2)
+    array([[[0., 0., 0., 1.],
+            [0., 0., 2., 3.],
+            [0., 2., 0., 3.],
+            [4., 6., 6., 9.]]])
+    >>> all(np.array_equal(conv_transpose(X, K, stride=2, method=m), conv_transpose(X, K, stride=2))
+    ...     for m in ("scatter", "fractional", "matrix"))
+    True
+    """
+    if method not in _TRANSPOSED:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    xb, w, b, batched = _data(x, weight, bias)
+    layer = conv_transpose_layer(
+        xb.shape[1:],
+        w.shape,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
+    )
+    _check_bias(b, layer.in_channels)
+    return _finish(_TRANSPOSED[method](xb, w, layer, b), batched)
