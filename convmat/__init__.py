@@ -5,7 +5,14 @@ Cᵀ, shape arithmetic, and (in :mod:`convmat.symbolic`) exact formulas.
 Conventions are PyTorch's: channels first, cross-correlation, C-order flattening.
 """
 
-from convmat._checkerboard import Checkerboard, checkerboard, overlap_map, stack_overlap
+from convmat._checkerboard import (
+    Checkerboard,
+    checkerboard,
+    overlap_map,
+    periodic_energy,
+    phase_means,
+    stack_overlap,
+)
 from convmat._fast import conv, conv_transpose, zero_insert
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
 from convmat._matrix import conv_matrix, conv_transpose_matrix
@@ -30,6 +37,8 @@ __all__ = [
     "conv_transpose_output_shape",
     "fit_kernel",
     "overlap_map",
+    "periodic_energy",
+    "phase_means",
     "stack_overlap",
     "weight_matrix",
     "zero_insert",

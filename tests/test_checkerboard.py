@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_array_equal
 
 from convmat import (
@@ -17,6 +18,8 @@ from convmat import (
     conv_transpose_matrix,
     conv_transpose_output_shape,
     overlap_map,
+    periodic_energy,
+    phase_means,
     stack_overlap,
 )
 from tests.strategies import conv_transpose_layers, geometry
@@ -236,3 +239,54 @@ def test_checkerboard_errors(
 def test_stack_overlap_errors(layers: Any, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         stack_overlap(3, layers)
+
+
+# ---------------------------------------------------------------- phase means, periodic energy
+
+
+def test_phase_means_by_hand_and_in_3d() -> None:
+    x = np.arange(12.0).reshape(3, 4)
+    assert_array_equal(
+        phase_means(x, 2),
+        [[(0 + 2 + 8 + 10) / 4, (1 + 3 + 9 + 11) / 4], [(4 + 6) / 2, (5 + 7) / 2]],
+    )
+    assert_array_equal(phase_means(x, (1, 4)), [[4.0, 5.0, 6.0, 7.0]])
+    assert phase_means(np.ones((2, 3, 4)), 2).shape == (2, 2, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), s=st.integers(1, 3), ndim=st.integers(1, 2))
+def test_periodic_energy_is_the_dft_energy_at_the_stride_frequencies(
+    data: Any, s: int, ndim: int
+) -> None:
+    shape = tuple(s * data.draw(st.integers(1, 4)) for _ in range(ndim))
+    x = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(0.5, 4.0)))
+    spectrum = np.abs(np.fft.fftn(x)) ** 2
+    periodic = spectrum[tuple(slice(None, None, n // s) for n in shape)]
+    expected = (periodic.sum() - spectrum.flat[0]) / spectrum.flat[0]
+    assert periodic_energy(x, s) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_periodic_energy_zero_for_phase_free_maps_and_a_k3_overlap() -> None:
+    assert periodic_energy(np.zeros((4, 4)), 2) == 0.0
+    assert periodic_energy(np.ones((5, 5)), 2) == 0.0
+    inner = overlap_map((8, 8), 3, stride=2)[2:14, 2:14]  # interior: phases 4, 2, 2, 1
+    assert periodic_energy(inner, 2) == pytest.approx((3**2 + 3**2 + 1**2) / 9**2)
+    assert periodic_energy(overlap_map((8, 8), 4, stride=2)[3:13, 3:13], 2) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("x", "stride", "error", "match"),
+    [
+        (np.float64(1.0), 2, ValueError, "x must have at least one axis"),
+        (np.ones(3), 4, ValueError, r"stride must be <= the size of x on every axis; got \(4,\)"),
+        (np.ones((3, 3)), (1, 2, 3), ValueError, "stride must be an int or a sequence of 2"),
+        (np.ones(3), 0, ValueError, "stride must be >= 1"),
+        (np.array(["a"]), 1, TypeError, "x must be"),
+    ],
+)
+def test_phase_means_errors(x: Any, stride: Any, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        phase_means(x, stride)
+    with pytest.raises(error, match=match):
+        periodic_energy(x, stride)
