@@ -21,6 +21,7 @@ from convmat._shapes import (
     conv_transpose_output_padding,
     conv_transpose_output_shape,
 )
+from convmat._spectrum import circular_singular_values, conv_singular_values
 
 __version__ = "0.1.0"
 
@@ -28,9 +29,11 @@ __all__ = [
     "Checkerboard",
     "KernelFit",
     "checkerboard",
+    "circular_singular_values",
     "conv",
     "conv_matrix",
     "conv_output_shape",
+    "conv_singular_values",
     "conv_transpose",
     "conv_transpose_matrix",
     "conv_transpose_output_padding",
