@@ -50,7 +50,7 @@ def circular_layers(draw: Any) -> dict[str, Any]:
     for ki, di in zip(k, d, strict=True):
         lo = draw(st.integers(0, di * (ki - 1)))
         pads.append((lo, di * (ki - 1) - lo))
-    n = tuple(draw(st.integers(max(2, *p), 5)) for p in pads)
+    n = tuple(draw(st.integers(max(2, *p), max(5, *p))) for p in pads)
     return {
         "input_shape": (c_in, *n),
         "weight_shape": (c_out, c_in // groups, *k),
