@@ -16,6 +16,13 @@ from convmat._checkerboard import (
 from convmat._fast import conv, conv_transpose, zero_insert
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
 from convmat._matrix import conv_matrix, conv_transpose_matrix
+from convmat._operator import (
+    ConvOperator,
+    DeconvolveResult,
+    conv_operator,
+    conv_transpose_operator,
+    deconvolve,
+)
 from convmat._shapes import (
     conv_output_shape,
     conv_transpose_output_padding,
@@ -27,17 +34,22 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Checkerboard",
+    "ConvOperator",
+    "DeconvolveResult",
     "KernelFit",
     "checkerboard",
     "circular_singular_values",
     "conv",
     "conv_matrix",
+    "conv_operator",
     "conv_output_shape",
     "conv_singular_values",
     "conv_transpose",
     "conv_transpose_matrix",
+    "conv_transpose_operator",
     "conv_transpose_output_padding",
     "conv_transpose_output_shape",
+    "deconvolve",
     "fit_kernel",
     "overlap_map",
     "periodic_energy",

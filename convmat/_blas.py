@@ -20,7 +20,7 @@ import numpy as np
 Array = np.ndarray[Any, Any]
 
 _INT_MAX = 2**31 - 1
-_PREFIX = {
+_PREFIX: dict[np.dtype[Any], str] = {
     np.dtype(np.float32): "s",
     np.dtype(np.float64): "d",
     np.dtype(np.complex64): "c",
@@ -59,14 +59,15 @@ def _pointer(name: str) -> int | None:
         api.PyCapsule_GetName.argtypes = [ctypes.py_object]
         api.PyCapsule_GetPointer.restype = ctypes.c_void_p
         api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-        address = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+        address: int | None = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
     except Exception:  # pragma: no cover - any failure means "use NumPy"
         return None
-    return int(address) if address else None
+    return address or None
 
 
 def _load() -> tuple[dict[np.dtype[Any], Any], dict[np.dtype[Any], Any]]:
-    gemm, axpy = {}, {}
+    gemm: dict[np.dtype[Any], Any] = {}
+    axpy: dict[np.dtype[Any], Any] = {}
     for dtype, prefix in _PREFIX.items():
         address = _pointer(prefix + "gemm")
         if address is not None:
@@ -83,13 +84,13 @@ _ENABLED = True  # tests switch this off to check the NumPy fallback gives the s
 
 def _rows(a: Array) -> int | None:
     """Leading dimension (in elements) of a 2-d view with a unit inner stride, else ``None``."""
-    item = a.itemsize
-    if a.shape[1] > 1 and a.strides[1] != item:
+    item, columns = a.itemsize, int(a.shape[1])
+    if columns > 1 and a.strides[1] != item:
         return None
     if a.shape[0] == 1:
-        return max(1, a.shape[1])
-    stride = a.strides[0]
-    if stride % item or stride // item < max(1, a.shape[1]):
+        return max(1, columns)
+    stride = int(a.strides[0])
+    if stride % item or stride // item < max(1, columns):
         return None
     return stride // item
 
@@ -100,14 +101,14 @@ def gemm(a: Array, b: Array, c: Array, *, accumulate: bool) -> None:
     ``a (M, K)``, ``b (K, L)``, ``c (M, L)`` share one dtype; ``c`` is written,
     never reallocated.
     """
-    fn = _GEMM.get(c.dtype) if _ENABLED else None
-    lds = (_rows(a), _rows(b), _rows(c))
+    fn = _GEMM.get(c.dtype) if _ENABLED and a.dtype == b.dtype == c.dtype else None
+    lda, ldb, ldc = _rows(a), _rows(b), _rows(c)
     if (
         fn is None
-        or a.dtype != c.dtype
-        or b.dtype != c.dtype
-        or None in lds
-        or max(*a.shape, *b.shape, *lds) > _INT_MAX  # type: ignore[type-var]
+        or lda is None
+        or ldb is None
+        or ldc is None
+        or max(*a.shape, *b.shape, lda, ldb, ldc) > _INT_MAX
         or 0 in a.shape
         or 0 in c.shape
     ):
@@ -120,23 +121,12 @@ def gemm(a: Array, b: Array, c: Array, *, accumulate: bool) -> None:
     m, k = a.shape
     n = b.shape[1]
     one = np.ones(1, dtype=c.dtype)
-    beta = np.ones(1, dtype=c.dtype) if accumulate else np.zeros(1, dtype=c.dtype)
-    lda, ldb, ldc = lds
+    beta = np.full(1, 1 if accumulate else 0, dtype=c.dtype)
     fn(
-        b"N",
-        b"N",
-        ctypes.c_int(n),
-        ctypes.c_int(m),
-        ctypes.c_int(k),
-        one.ctypes.data,
-        b.ctypes.data,
-        ctypes.c_int(ldb),
-        a.ctypes.data,
-        ctypes.c_int(lda),  # type: ignore[arg-type]
-        beta.ctypes.data,
-        c.ctypes.data,
-        ctypes.c_int(ldc),  # type: ignore[arg-type]
-    )
+        b"N", b"N", ctypes.c_int(n), ctypes.c_int(m), ctypes.c_int(k), one.ctypes.data,
+        b.ctypes.data, ctypes.c_int(ldb), a.ctypes.data, ctypes.c_int(lda),
+        beta.ctypes.data, c.ctypes.data, ctypes.c_int(ldc),
+    )  # fmt: skip
 
 
 def axpy(alpha: Any, x: Array, y: Array) -> None:
@@ -163,11 +153,5 @@ def axpy(alpha: Any, x: Array, y: Array) -> None:
     incx = x.strides[0] // item
     # BLAS walks a negative increment from the far end: hand it the lowest address.
     start = x.ctypes.data + (incx * (x.size - 1) * item if incx < 0 else 0)
-    fn(
-        ctypes.c_int(x.size),
-        a.ctypes.data,
-        start,
-        ctypes.c_int(incx),  # type: ignore[arg-type]
-        y.ctypes.data,
-        ctypes.c_int(1),  # type: ignore[arg-type]
-    )
+    fn(ctypes.c_int(x.size), a.ctypes.data, start, ctypes.c_int(incx), y.ctypes.data,
+       ctypes.c_int(1))  # fmt: skip

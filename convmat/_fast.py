@@ -39,7 +39,7 @@ from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
 Array = np.ndarray[Any, Any]
 
 METHODS = ("gemm", "scatter", "fractional", "matrix")
-_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 # --------------------------------------------------------------------------- inputs
@@ -143,16 +143,21 @@ def _tap_sum(
     return done
 
 
+def _key(*parts: Any) -> tuple[Any, ...]:
+    """An index tuple (``a[_key(..., *slices)]`` reads as ``a[..., *slices]`` on Python 3.10)."""
+    return parts
+
+
 def _place(dest: Array, source: Array, index: Sequence[slice]) -> None:
     """``dest[..., *index] = source`` and zeros around it, writing every element once.
 
     ``dest`` is ``(..., *grid)``; ``index`` holds one ``slice(start, stop)`` per grid axis.
     """
     lead = (slice(None),) * (dest.ndim - len(index))
-    dest[(*lead, *index)] = source
+    dest[_key(*lead, *index)] = source
     for axis, box in enumerate(index):
-        before = (*lead, *index[:axis], slice(0, box.start))
-        after = (*lead, *index[:axis], slice(box.stop, None))
+        before = _key(*lead, *index[:axis], slice(0, box.start))
+        after = _key(*lead, *index[:axis], slice(box.stop, None))
         dest[before] = 0
         dest[after] = 0
 
@@ -172,28 +177,30 @@ def _axis_taps(k: int, s: int, d: int) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- convolution
 
 
-def _conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     """``conv`` of a batch ``x`` (N, C_in, *spatial) for a validated layer."""
     n_batch = x.shape[0]
     groups = layer.groups
     c_out, per_in = w.shape[0], w.shape[1]
     per_out = c_out // groups
-    pads = layer.padding
+    if n_batch == 0:
+        return np.empty((0, c_out, *layer.out_spatial), dtype=x.dtype)
+    lows = [lo for lo, _ in layer.padding]
     if layer.padding_mode != "zeros":
         x = np.pad(
             x,
-            ((0, 0), (0, 0), *pads),
-            mode=_NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
+            ((0, 0), (0, 0), *layer.padding),
+            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
         )
-        pads = tuple((0, 0) for _ in pads)
+        lows = [0] * layer.ndim
     spatial = x.shape[2:]
     axes = [
         _axis_taps(k, s, d)
         for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
     ]
-    phases = [sorted({r for r, _ in taps}) for taps in axes]
+    phases = [sorted({r for r, _ in pairs}) for pairs in axes]
     grid = tuple(
-        o + max(q for _, q in taps) for o, taps in zip(layer.out_spatial, axes, strict=True)
+        o + max(q for _, q in pairs) for o, pairs in zip(layer.out_spatial, axes, strict=True)
     )
     size = n_batch * math.prod(grid)
     n_blocks = math.prod(len(p) for p in phases)
@@ -206,22 +213,20 @@ def _conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
         )
         dst_index: list[slice] = []
         src_index: list[slice] = []
-        for r, s, lo, n, j_max in zip(
-            combo, layer.stride, (p[0] for p in pads), spatial, grid, strict=True
-        ):
+        for r, s, lo, n, j_max in zip(combo, layer.stride, lows, spatial, grid, strict=True):
             j0 = max(0, -((r - lo) // s))
             j1 = min(j_max, -((r - lo - n) // s))
             j1 = max(j0, j1)
             dst_index.append(slice(j0, j1))
             start = s * j0 + r - lo
             src_index.append(slice(start, start + s * (j1 - j0), s))
-        _place(dest, source[(..., *src_index)], dst_index)
+        _place(dest, source[_key(..., *src_index)], dst_index)
 
     kernels = w.reshape(groups, per_out, per_in, -1)
-    taps = []
-    for t, combo in enumerate(itertools.product(*axes)):
-        phase = [p.index(r) for p, (r, _) in zip(phases, combo, strict=True)]
-        shift = [0, *(q for _, q in combo)]
+    taps: list[_Tap] = []
+    for t, tap in enumerate(itertools.product(*axes)):
+        phase = [p.index(r) for p, (r, _) in zip(phases, tap, strict=True)]
+        shift = [0, *(q for _, q in tap)]
         taps.append(
             _Tap(
                 _flat_index(shift, (n_batch, *grid)),
@@ -236,7 +241,7 @@ def _conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
 
     y = np.empty((n_batch, c_out, *layer.out_spatial), dtype=x.dtype)
     crop = out.reshape(c_out, n_batch, *grid)[
-        (slice(None), slice(None), *(slice(0, o) for o in layer.out_spatial))
+        _key(slice(None), slice(None), *(slice(0, o) for o in layer.out_spatial))
     ]
     _store(y, np.moveaxis(crop, 1, 0), bias)
     return y
@@ -330,19 +335,21 @@ def conv(
         padding_mode=padding_mode,
     )
     _check_bias(b, layer.out_channels)
-    return _finish(_conv_engine(xb, w, layer, b), batched)
+    return _finish(conv_engine(xb, w, layer, b), batched)
 
 
 # --------------------------------------------------------------------------- transposed
 
 
-def _conv_transpose_gemm(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     """The transposed layer by output stride phases, each a stride-1 tap sum."""
     n_batch = y.shape[0]
     groups = layer.groups
     c_in, per_out = w.shape[0], w.shape[1]  # transposed input channels, output per group
     per_in = c_in // groups
     c_out = per_out * groups
+    if n_batch == 0:
+        return np.empty((0, c_out, *layer.in_spatial), dtype=y.dtype)
     axes = [
         _axis_taps(k, s, d)
         for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
@@ -368,7 +375,7 @@ def _conv_transpose_gemm(y: Array, w: Array, layer: Layer, bias: Array | None) -
         hi_i = max(lo_i, hi_i)
         dst_index.append(slice(lo_i - b0 + q, hi_i - b0 + q))
         src_index.append(slice(lo_i, hi_i))
-    _place(dest, source[(..., *src_index)], dst_index)
+    _place(dest, source[_key(..., *src_index)], dst_index)
 
     phase_counts = list(layer.stride)
     n_blocks = math.prod(phase_counts)
@@ -389,23 +396,23 @@ def _conv_transpose_gemm(y: Array, w: Array, layer: Layer, bias: Array | None) -
     done = _tap_sum(planes, taps, out, last + 1, (1, n_blocks))
 
     x = np.empty((n_batch, c_out, *layer.in_spatial), dtype=y.dtype)
-    for block, combo in enumerate(itertools.product(*(range(s) for s in layer.stride))):
+    for block, phase in enumerate(itertools.product(*(range(s) for s in layer.stride))):
         x_index: list[slice] = []
         u_index: list[slice] = []
         for r, s, (lo, _), firsts, stops, b0 in zip(
-            combo, layer.stride, layer.padding, first, stop, base, strict=True
+            phase, layer.stride, layer.padding, first, stop, base, strict=True
         ):
             f, e = firsts[r], stops[r]
             x_index.append(slice(s * f + r - lo, None, s) if e > f else slice(0, 0))
             u_index.append(slice(f - b0, max(f, e) - b0))
-        target = x[(slice(None), slice(None), *x_index)]
+        target = x[_key(slice(None), slice(None), *x_index)]
         if target.size == 0:
             continue
         if not done[block]:
             target[...] = 0 if bias is None else bias.reshape(-1, *(1,) * (target.ndim - 2))
             continue
-        phase = out[:, block * per_out : (block + 1) * per_out].reshape(c_out, n_batch, *grid)
-        _store(target, np.moveaxis(phase[(slice(None), slice(None), *u_index)], 1, 0), bias)
+        result = out[:, block * per_out : (block + 1) * per_out].reshape(c_out, n_batch, *grid)
+        _store(target, np.moveaxis(result[_key(slice(None), slice(None), *u_index)], 1, 0), bias)
     return x
 
 
@@ -457,7 +464,7 @@ def zero_insert(x: Any, stride: Any) -> Array:
     out = np.zeros(
         (*lead, *((n - 1) * si + 1 for n, si in zip(spatial, s, strict=True))), dtype=xa.dtype
     )
-    out[(..., *(slice(None, None, si) for si in s))] = xa
+    out[_key(..., *(slice(None, None, si) for si in s))] = xa
     return out
 
 
@@ -467,29 +474,27 @@ def _flipped_swapped(w: Array, groups: int) -> Array:
     k = w.shape[2:]
     per_in = c_in // groups
     swapped = w.reshape(groups, per_in, per_out, *k).swapaxes(1, 2)
-    flipped = swapped[(..., *(slice(None, None, -1) for _ in k))]
+    flipped = swapped[_key(..., *(slice(None, None, -1) for _ in k))]
     return np.ascontiguousarray(flipped).reshape(groups * per_out, per_in, *k)
 
 
 def _conv_transpose_fractional(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     """Zero-insert, pad by d·(k−1) − p (a negative pad crops), stride-1 conv, flipped kernel."""
     z = zero_insert(y, layer.stride)
-    pads = []
-    for k, d, (lo, hi), op in zip(
-        layer.kernel_size, layer.dilation, layer.padding, layer.output_padding, strict=True
-    ):
-        pads.append((d * (k - 1) - lo, d * (k - 1) - hi + op))
-    z = np.pad(z, ((0, 0), (0, 0), *((max(lo, 0), max(hi, 0)) for lo, hi in pads)))
-    z = z[
-        (
-            slice(None),
-            slice(None),
-            *(slice(max(-lo, 0), z.shape[2 + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(pads)),
+    pads = [
+        (d * (k - 1) - lo, d * (k - 1) - hi + op)
+        for k, d, (lo, hi), op in zip(
+            layer.kernel_size, layer.dilation, layer.padding, layer.output_padding, strict=True
         )
     ]
+    z = np.pad(z, ((0, 0), (0, 0), *((max(lo, 0), max(hi, 0)) for lo, hi in pads)))
+    crop = (
+        slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(pads, z.shape[2:], strict=True)
+    )
+    z = z[_key(slice(None), slice(None), *crop)]
     kernel = _flipped_swapped(w, layer.groups)
     forward = conv_layer(z.shape[1:], kernel.shape, dilation=layer.dilation, groups=layer.groups)
-    return _conv_engine(z, kernel, forward, bias)
+    return conv_engine(z, kernel, forward, bias)
 
 
 def _conv_transpose_scatter(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
@@ -519,13 +524,13 @@ def _conv_transpose_scatter(y: Array, w: Array, layer: Layer, bias: Array | None
                 index, layer.stride, layer.dilation, layer.kernel_size, strict=True
             )
         )
-        element = values[(..., *index)]  # (N, G, per_in)
-        out[(..., *window)] += np.einsum("ngi,gio...->ngo...", element, kernels)
+        element = values[_key(..., *index)]  # (N, G, per_in)
+        out[_key(..., *window)] += np.einsum("ngi,gio...->ngo...", element, kernels)
     out = out.reshape(n_batch, groups * per_out, *full)
     crop = tuple(
         slice(lo, lo + n) for (lo, _), n in zip(layer.padding, layer.in_spatial, strict=True)
     )
-    x = np.ascontiguousarray(out[(slice(None), slice(None), *crop)])
+    x = np.ascontiguousarray(out[_key(slice(None), slice(None), *crop)])
     if bias is not None:
         x += bias.reshape(-1, *(1,) * layer.ndim)
     return x
@@ -543,7 +548,7 @@ def _conv_transpose_matrix(y: Array, w: Array, layer: Layer, bias: Array | None)
 
 
 _TRANSPOSED = {
-    "gemm": _conv_transpose_gemm,
+    "gemm": conv_transpose_engine,
     "scatter": _conv_transpose_scatter,
     "fractional": _conv_transpose_fractional,
     "matrix": _conv_transpose_matrix,
