@@ -23,18 +23,22 @@ from convmat._operator import (
     conv_transpose_operator,
     deconvolve,
 )
+from convmat._pool import max_pool, max_pool_matrix, max_unpool, max_unpool_matrix
+from convmat._relations import ConvTransposeUpsampler, upsample_as_conv_transpose
 from convmat._shapes import (
     conv_output_shape,
     conv_transpose_output_padding,
     conv_transpose_output_shape,
 )
 from convmat._spectrum import circular_singular_values, conv_singular_values
+from convmat._upsample import upsample, upsample_matrix
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Checkerboard",
     "ConvOperator",
+    "ConvTransposeUpsampler",
     "DeconvolveResult",
     "KernelFit",
     "checkerboard",
@@ -51,10 +55,17 @@ __all__ = [
     "conv_transpose_output_shape",
     "deconvolve",
     "fit_kernel",
+    "max_pool",
+    "max_pool_matrix",
+    "max_unpool",
+    "max_unpool_matrix",
     "overlap_map",
     "periodic_energy",
     "phase_means",
     "stack_overlap",
+    "upsample",
+    "upsample_as_conv_transpose",
+    "upsample_matrix",
     "weight_matrix",
     "zero_insert",
 ]
