@@ -223,6 +223,7 @@ def parse_values(text: str, sizes: dict[str, tuple[int, ...]]) -> dict[str, list
 
 
 def _explain(args: argparse.Namespace) -> int:
+    import os
     import shutil
 
     spatial = _explain_size(args.input, "--input")
@@ -260,7 +261,10 @@ def _explain(args: argparse.Namespace) -> int:
         matrix=args.matrix, style=style, width=shutil.get_terminal_size((100, 24)).columns,
         x_values=values.get("X"), k_values=values.get("K"),
     )
-    print("\n".join(lines))
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # `convmat explain | head`: the reader has left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if ok else 1
 
 
@@ -305,6 +309,31 @@ def _overlap(args: argparse.Namespace) -> int:
         if spec.transposed:
             summary = checkerboard(spec.kernel_size, spec.stride, dilation=spec.dilation)
             print(f"{spec.text}: {summary}")
+    return 0
+
+
+# ---------------------------------------------------------------- convmat demo
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from convmat._demo import superres_demo
+
+    try:
+        result = superres_demo(args.out)
+    except ModuleNotFoundError as err:
+        print(f"convmat demo: error: {err}", file=sys.stderr)
+        return 1
+    h, w = result.original.shape
+    print(f"Super-resolution x2 of matplotlib's grace_hopper.jpg: {h}x{w} grayscale, "
+          f"2x2 average -> {h // 2}x{w // 2}, upsampled back")
+    print(result.table())
+    print(f"best PSNR: {result.best}")
+    for label, fit in result.fits.items():
+        print(f"{label}: relative residual {fit.relative_residual:.4f}, kernel")
+        print(np.array2string(fit.weight[0, 0], precision=3, suppress_small=True))
+    print("wrote " + ", ".join(result.files))
     return 0
 
 
@@ -394,6 +423,24 @@ def build_parser() -> argparse.ArgumentParser:
     overlap.add_argument("--stack", nargs="+", default=[], metavar="LAYER",
                          help="further layers: tconv:k=3,s=2,p=1[,d=1,op=0] or conv:k=3,p=1")
     overlap.set_defaults(run=_overlap)
+
+    demo = verbs.add_parser("demo", help="worked demonstrations on real data",
+                            description="Worked demonstrations on real data.")
+    demos = demo.add_subparsers(dest="demo", metavar="DEMO", required=True)
+    superres = demos.add_parser(
+        "superres",
+        help="x2 super-resolution of a photograph: fixed upsamplers vs fitted transposed convs",
+        description=(
+            "Downscale matplotlib's sample photograph x2 (2x2 average), upsample it back with "
+            "nearest, bilinear, bicubic, bed of nails and transposed convolutions whose kernels "
+            "are fitted by least squares (k=4, 3 and 8, stride 2); print PSNR, the periodic "
+            "(checkerboard) error energy and the fitted kernels; save the images as PNG. "
+            "Needs matplotlib."
+        ),
+    )
+    superres.add_argument("--out", default="superres", metavar="DIR",
+                          help="directory for the PNG files (default ./superres)")
+    superres.set_defaults(run=_demo)
     return parser
 
 

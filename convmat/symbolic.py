@@ -71,7 +71,8 @@ def symbols(name: str, shape: int | Sequence[int], *, real: bool = True) -> Any:
     shape : int or sequence of int
         An int is a 1-d shape.
     real : bool
-        The symbols' ``real`` assumption (default ``True``).
+        Give the symbols SymPy's ``real=True`` assumption (the default); ``False``
+        leaves them without assumptions (complex).
 
     Returns
     -------
@@ -112,8 +113,10 @@ def symbols(name: str, shape: int | Sequence[int], *, real: bool = True) -> Any:
         raise TypeError(f"real must be a bool; got {real!r}")
     dims = spatial_shape(shape, "shape")
     sep = "," if len(dims) > 1 and max(dims) > 10 else ""
+    assumptions = {"real": True} if real else {}
     flat = [
-        sympy.Symbol(f"{name}_{sep.join(map(str, index))}", real=real) for index in _indices(dims)
+        sympy.Symbol(f"{name}_{sep.join(map(str, index))}", **assumptions)
+        for index in _indices(dims)
     ]
     return _shaped(flat, dims)
 
@@ -126,7 +129,7 @@ def _elements(a: Any, name: str) -> tuple[Shape, list[Any]]:
         shape: Shape = tuple(a.shape)
         flat = list(a)
     elif isinstance(a, NDimArray):
-        shape = tuple(a.shape)
+        shape = tuple(int(n) for n in a.shape)
         flat = list(a.reshape(len(a))) if shape else [a[()]]
     else:
         try:
@@ -136,6 +139,8 @@ def _elements(a: Any, name: str) -> tuple[Shape, list[Any]]:
                 f"{name} must be a rectangular array; got ragged nested sequences"
             ) from None
         shape = arr.shape
+        if any(isinstance(v, (Sequence, np.ndarray)) for v in arr.flat):
+            raise ValueError(f"{name} must be a rectangular array; got ragged nested sequences")
         try:
             flat = [sympy.sympify(v, strict=True) for v in arr.ravel()]
         except sympy.SympifyError as err:
@@ -286,8 +291,8 @@ def _operands(
     """Check the operands (``x`` may be a shape, named ``x_name``) and validate the layer."""
     if x_name == "x":
         x_shape, xs = _elements(x, "x")
-    else:
-        x_shape, xs = spatial_shape(x, x_name), []
+    else:  # a shape; SymPy's own shapes are sympy.Tuple
+        x_shape, xs = spatial_shape(tuple(x) if isinstance(x, sympy.Tuple) else x, x_name), []
     w_shape, ws = _elements(w, "w")
     input_shape, weight_shape, channels = _layout(x_shape, w_shape, x_name)
     make = conv_transpose_layer if transposed else conv_layer
