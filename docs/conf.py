@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from numpydoc.docscrape import NumpyDocString
 from sphinx.util import logging
 
 DOCS = Path(__file__).resolve().parent
@@ -85,7 +86,6 @@ nb_ipywidgets_js: dict[str, Any] = {}  # no widget JavaScript from a CDN
 # --- API reference -----------------------------------------------------------------------
 autosummary_generate = False  # stubs are written below, from __all__, before reading
 autodoc_typehints = "none"  # the numpydoc Parameters/Returns sections carry the types
-autodoc_default_options = {"members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -109,11 +109,12 @@ def write_api_stubs(_app: Any) -> None:
     wanted = set()
     for module_name in API_MODULES:
         for name, obj in public_objects(module_name).items():
-            kind = "autoclass" if inspect.isclass(obj) else "autofunction"
+            directive = "autoclass" if inspect.isclass(obj) else "autofunction"
+            options = "   :members:\n" if inspect.isclass(obj) else ""
             full = f"{module_name}.{name}"
             text = (
                 f"{full}\n{'=' * len(full)}\n\n.. currentmodule:: {module_name}\n\n"
-                f".. {kind}:: {name}\n"
+                f".. {directive}:: {name}\n{options}"
             )
             path = GENERATED / f"{full}.rst"
             wanted.add(path.name)
@@ -169,6 +170,25 @@ def add_unlisted_names(_app: Any, docname: str, source: list[str]) -> None:
     source[0] = text.replace(UNLISTED_MARKER, block)
 
 
+def describe_tuple_fields(
+    _app: Any, what: str, name: str, obj: Any, _options: Any, lines: list[str]
+) -> None:
+    """A NamedTuple field's docstring is "Alias for field number N": use the class's words.
+
+    The fields stay documented members (so ``:attr:`field``` links resolve) and say what
+    the class's numpydoc ``Attributes`` section says about them.
+    """
+    if what not in ("attribute", "property") or not "".join(lines).startswith("Alias for field"):
+        return
+    owner_name, _, field = name.rpartition(".")
+    module_name, _, class_name = owner_name.rpartition(".")
+    owner = getattr(sys.modules.get(module_name), class_name, None)
+    for entry in NumpyDocString(inspect.getdoc(owner) or "")["Attributes"]:
+        if entry.name == field:
+            lines[:] = [*entry.desc, "", f"*Type:* {entry.type}"] if entry.type else entry.desc
+            return
+
+
 def reread_api_page(_app: Any, _env: Any, _added: Any, _changed: Any, _removed: Any) -> list[str]:
     """The API page depends on ``__all__``, not only on its own text: read it on every build."""
     return ["api"]
@@ -184,3 +204,4 @@ def setup(app: Any) -> None:
     app.connect("builder-inited", report_mathjax)
     app.connect("source-read", add_unlisted_names)
     app.connect("env-get-outdated", reread_api_page)
+    app.connect("autodoc-process-docstring", describe_tuple_fields)
