@@ -286,15 +286,18 @@ class _Operands(NamedTuple):
 
 
 def _operands(
-    x: Any, w: Any, transposed: bool, geometry: dict[str, Any], x_name: str = "x"
+    x: Any, w: Any, transposed: bool, geometry: dict[str, Any], *, shape_only: bool = False
 ) -> _Operands:
-    """Check the operands (``x`` may be a shape, named ``x_name``) and validate the layer."""
-    if x_name == "x":
-        x_shape, xs = _elements(x, "x")
-    else:  # a shape; SymPy's own shapes are sympy.Tuple
-        x_shape, xs = spatial_shape(tuple(x) if isinstance(x, sympy.Tuple) else x, x_name), []
+    """Check the operands and validate the layer; ``shape_only``: ``x`` is only a shape."""
+    xs: list[Any] = []
+    if shape_only:  # SymPy's own shapes are sympy.Tuple
+        name = "spatial_or_input_shape"
+        x_shape = spatial_shape(tuple(x) if isinstance(x, sympy.Tuple) else x, name)
+    else:
+        name = "x"
+        x_shape, xs = _elements(x, name)
     w_shape, ws = _elements(w, "w")
-    input_shape, weight_shape, channels = _layout(x_shape, w_shape, x_name)
+    input_shape, weight_shape, channels = _layout(x_shape, w_shape, name)
     make = conv_transpose_layer if transposed else conv_layer
     return _Operands(make(input_shape, weight_shape, **geometry), xs, ws, x_shape, channels)
 
@@ -313,7 +316,7 @@ def _apply(x: Any, w: Any, transposed: bool, geometry: dict[str, Any]) -> Any:
 
 def _matrix(shape: Any, w: Any, transposed: bool, geometry: dict[str, Any]) -> Any:
     """:func:`conv_matrix` (C) or :func:`conv_transpose_matrix` (Cᵀ)."""
-    layer = (ops := _operands(shape, w, transposed, geometry, "spatial_or_input_shape")).layer
+    layer = (ops := _operands(shape, w, transposed, geometry, shape_only=True)).layer
     size = (layer.in_size, layer.out_size) if transposed else (layer.out_size, layer.in_size)
     return _sparse(_rows(layer, ops.kernels, transposed=transposed), size)
 
