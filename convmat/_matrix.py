@@ -15,7 +15,13 @@ import scipy.sparse as sp
 
 from convmat._args import numeric_array
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
-from convmat._pattern import Pattern, block_template, pattern_nnz, spatial_pattern
+from convmat._pattern import (
+    Pattern,
+    block_shifts,
+    block_template,
+    channel_blocks,
+    pattern_nnz,
+)
 
 DEFAULT_MAX_BYTES = 4 * 2**30
 _INT32_MAX = 2**31 - 1
@@ -87,7 +93,7 @@ def block_csr(
     # The pattern is the caller's to give away: a single row channel uses its columns as is.
     indices = block.columns.astype(idx, copy=False)
     if n_rows > 1:
-        shift = (np.arange(n_rows) // (n_rows // groups)) * (per_group * pattern.shape[1])
+        shift = block_shifts(n_rows, groups, per_group, pattern.shape[1])
         indices = np.add(indices, shift[:, None].astype(idx), dtype=idx)
     indptr = np.empty(shape[0] + 1, dtype=idx)
     np.add(
@@ -111,15 +117,8 @@ def layer_matrix(
     shape = (layer.in_size, layer.out_size) if transposed else (layer.out_size, layer.in_size)
     check_max_bytes(pattern_nnz(layer) * c_out * per_group, shape, weight.dtype, max_bytes, what)
     kernels = np.ascontiguousarray(weight).reshape(c_out, per_group, -1)
-    pattern = spatial_pattern(layer)
-    if not transposed:
-        return block_csr(pattern, kernels, groups, max_bytes, what)
-    # Row channel j of Cᵀ (input channel of the forward layer) meets the forward
-    # output channels of its group: kernels[g·C_out/G + b, j − g·C_in/G].
-    per_out = c_out // groups
-    swapped = kernels.reshape(groups, per_out, kernels.shape[1], -1).transpose(0, 2, 1, 3)
-    swapped = swapped.reshape(layer.in_channels, per_out, -1)
-    return block_csr(pattern.transpose(), swapped, groups, max_bytes, what)
+    pattern, blocks = channel_blocks(layer, kernels, transposed=transposed)
+    return block_csr(pattern, blocks, groups, max_bytes, what)
 
 
 def _weight(weight: Any) -> np.ndarray[Any, Any]:

@@ -258,3 +258,27 @@ def block_template(pattern: Pattern, per_group: int) -> BlockTemplate:
     columns[dest] = b * pattern.shape[1] + pattern.indices[None, :]
     entry[dest] = b * nnz + np.arange(nnz)[None, :]
     return BlockTemplate(per_group * pattern.indptr, columns, entry)
+
+
+def channel_blocks(
+    layer: Layer, kernels: np.ndarray[Any, Any], *, transposed: bool
+) -> tuple[Pattern, np.ndarray[Any, Any]]:
+    """The pattern and the per-block kernels of C (or of Cᵀ), for any entry type.
+
+    ``kernels`` has shape ``(C_out, C_in // groups, ∏k)`` (numbers or symbols). Block
+    ``(a, b)`` of the result is the returned pattern filled with ``blocks[a, b]``, where
+    row channel ``a`` meets the ``b``-th column channel of its group. For Cᵀ, row
+    channel ``j`` (a forward input channel) meets the forward output channels of its
+    group through ``kernels[g·C_out/G + b, j − g·C_in/G]``.
+    """
+    pattern = spatial_pattern(layer)
+    if not transposed:
+        return pattern, kernels
+    groups, per_out = layer.groups, layer.out_channels // layer.groups
+    swapped = kernels.reshape(groups, per_out, kernels.shape[1], -1).transpose(0, 2, 1, 3)
+    return pattern.transpose(), swapped.reshape(layer.in_channels, per_out, -1)
+
+
+def block_shifts(n_blocks: int, groups: int, per_group: int, n_cols: int) -> IntArray:
+    """Column offset of every row channel's group: ``g(a) · per_group · n_cols``."""
+    return (np.arange(n_blocks) // (n_blocks // groups)) * (per_group * n_cols)

@@ -8,6 +8,7 @@ Bad arguments print one line and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -223,7 +224,6 @@ def parse_values(text: str, sizes: dict[str, tuple[int, ...]]) -> dict[str, list
 
 
 def _explain(args: argparse.Namespace) -> int:
-    import os
     import shutil
 
     spatial = _explain_size(args.input, "--input")
@@ -261,10 +261,7 @@ def _explain(args: argparse.Namespace) -> int:
         matrix=args.matrix, style=style, width=shutil.get_terminal_size((100, 24)).columns,
         x_values=values.get("X"), k_values=values.get("K"),
     )
-    try:
-        print("\n".join(lines), flush=True)
-    except BrokenPipeError:  # `convmat explain | head`: the reader has left, not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print("\n".join(lines), flush=True)
     return 0 if ok else 1
 
 
@@ -453,9 +450,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         status: int = args.run(args)
+        sys.stdout.flush()
     except (UsageError, ValueError, TypeError) as err:
         print(f"convmat {args.verb}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `convmat ... | head`: the reader has left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return status
 
 

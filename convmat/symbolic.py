@@ -31,7 +31,7 @@ from sympy.tensor.array import NDimArray
 
 from convmat._args import spatial_shape
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
-from convmat._pattern import block_template, spatial_pattern
+from convmat._pattern import block_shifts, block_template, channel_blocks
 
 __all__ = [
     "ScatterSteps",
@@ -186,15 +186,7 @@ def _rows(layer: Layer, kernels: np.ndarray[Any, Any], *, transposed: bool) -> I
     one entry are summed, as in folded padding) and repeated over channel blocks
     with :func:`convmat._pattern.block_template`, exactly as the numeric matrix is.
     """
-    pattern = spatial_pattern(layer)
-    groups = layer.groups
-    if transposed:
-        # Row channel j of Cᵀ (a forward input channel) meets the forward output
-        # channels of its group, through kernels[g·C_out/G + b, j − g·C_in/G].
-        pattern = pattern.transpose()
-        per_out = layer.out_channels // groups
-        kernels = kernels.reshape(groups, per_out, -1, kernels.shape[-1]).transpose(0, 2, 1, 3)
-        kernels = kernels.reshape(layer.in_channels, per_out, -1)
+    pattern, kernels = channel_blocks(layer, kernels, transposed=transposed)
     n_blocks, per_group = kernels.shape[:2]
     values = pattern.fill(kernels).reshape(n_blocks, -1)
     block = block_template(pattern, per_group)
@@ -202,9 +194,9 @@ def _rows(layer: Layer, kernels: np.ndarray[Any, Any], *, transposed: bool) -> I
         values = values[:, block.entry]
     n_rows, n_cols = pattern.shape
     bounds = block.indptr.tolist()
+    shifts = block_shifts(n_blocks, layer.groups, per_group, n_cols)
     for a in range(n_blocks):
-        first = (a // (n_blocks // groups)) * per_group * n_cols
-        columns = (block.columns + first).tolist()
+        columns = (block.columns + shifts[a]).tolist()
         row_values = values[a].tolist()
         for r in range(n_rows):
             lo, hi = bounds[r], bounds[r + 1]
