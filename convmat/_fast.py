@@ -39,6 +39,8 @@ from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
 Array = np.ndarray[Any, Any]
 
 METHODS = ("gemm", "scatter", "fractional", "matrix")
+# NaN and inf propagate through the arithmetic silently, as in PyTorch.
+QUIET: dict[str, Any] = {"invalid": "ignore", "over": "ignore"}
 NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
@@ -335,7 +337,8 @@ def conv(
         padding_mode=padding_mode,
     )
     _check_bias(b, layer.out_channels)
-    return _finish(conv_engine(xb, w, layer, b), batched)
+    with np.errstate(**QUIET):
+        return _finish(conv_engine(xb, w, layer, b), batched)
 
 
 # --------------------------------------------------------------------------- transposed
@@ -540,7 +543,7 @@ def _conv_transpose_matrix(y: Array, w: Array, layer: Layer, bias: Array | None)
     """Cᵀ built by :func:`conv_transpose_matrix`, times every sample."""
     matrix = layer_matrix(layer, w, transposed=True, max_bytes=DEFAULT_MAX_BYTES)
     n_batch = y.shape[0]
-    x = (matrix @ y.reshape(n_batch, -1).T).T.reshape(n_batch, *layer.input_shape)
+    x = (matrix @ y.reshape(n_batch, layer.out_size).T).T.reshape(n_batch, *layer.input_shape)
     x = np.ascontiguousarray(x, dtype=y.dtype)
     if bias is not None:
         x += bias.reshape(-1, *(1,) * layer.ndim)
@@ -659,4 +662,5 @@ def conv_transpose(
         groups=groups,
     )
     _check_bias(b, layer.in_channels)
-    return _finish(_TRANSPOSED[method](xb, w, layer, b), batched)
+    with np.errstate(**QUIET):
+        return _finish(_TRANSPOSED[method](xb, w, layer, b), batched)

@@ -17,7 +17,7 @@ from scipy.sparse import csr_array
 from scipy.sparse.linalg import LinearOperator, lsmr
 
 from convmat._args import as_int, numeric_array
-from convmat._fast import conv_engine, conv_transpose_engine
+from convmat._fast import QUIET, conv_engine, conv_transpose_engine
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
 from convmat._pattern import _fold
@@ -41,12 +41,17 @@ def _pad_adjoint(z: Array, layer: Layer) -> Array:
 
 def _apply(layer: Layer, weight: Array, x: Array, *, transposed: bool) -> Array:
     """``C x`` (or ``Cᵀ x``) for a batch ``x`` of flattened samples, shape ``(K, ·)``."""
+    with np.errstate(**QUIET):
+        return _apply_quietly(layer, weight, x, transposed=transposed)
+
+
+def _apply_quietly(layer: Layer, weight: Array, x: Array, *, transposed: bool) -> Array:
     if not transposed:
         batch = x.reshape(-1, *layer.input_shape)
-        return conv_engine(batch, weight, layer, None).reshape(batch.shape[0], -1)
+        return conv_engine(batch, weight, layer, None).reshape(len(batch), layer.out_size)
     batch = x.reshape(-1, *layer.output_shape)
     if layer.padding_mode == "zeros":
-        return conv_transpose_engine(batch, weight, layer, None).reshape(batch.shape[0], -1)
+        return conv_transpose_engine(batch, weight, layer, None).reshape(len(batch), layer.in_size)
     # Transpose onto the padded grid with zero padding, then fold the pads back.
     padded = Layer(
         layer.in_channels,
@@ -60,7 +65,7 @@ def _apply(layer: Layer, weight: Array, x: Array, *, transposed: bool) -> Array:
         tuple((0, 0) for _ in layer.padding),
     )
     z = conv_transpose_engine(batch, weight, padded, None)
-    return _pad_adjoint(z, layer).reshape(batch.shape[0], -1)
+    return _pad_adjoint(z, layer).reshape(len(batch), layer.in_size)
 
 
 class ConvOperator(LinearOperator):  # type: ignore[misc]
