@@ -96,6 +96,17 @@ def _window_positions(geo: PoolGeometry) -> list[np.ndarray[Any, Any]]:
     ]
 
 
+def empty_windows(geo: PoolGeometry) -> bool:
+    """Whether some window reads no input at all (its taps straddle it, by dilation).
+
+    Torch then outputs ``-inf`` with an index past the window (or the plane).
+    """
+    return any(
+        not ((pos >= 0) & (pos < n)).any(axis=1).all()
+        for pos, n in zip(_window_positions(geo), geo.spatial, strict=True)
+    )
+
+
 def _flat(parts: list[np.ndarray[Any, Any]], spatial: tuple[int, ...]) -> np.ndarray[Any, Any]:
     """C-order flat index of the outer product of per-axis positions."""
     total = np.zeros((), np.int64)
@@ -465,7 +476,8 @@ def max_pool_matrix(
     Raises
     ------
     ValueError, TypeError
-        As :func:`max_pool`.
+        As :func:`max_pool`; also when a window holds no input position (a dilated
+        kernel stepping over a small input), whose output is ``-inf``, not a selection.
 
     See Also
     --------
@@ -510,6 +522,12 @@ def max_pool_matrix(
         dilation=dilation,
         ceil_mode=ceil_mode,
     )
+    if empty_windows(geo):
+        raise ValueError(
+            f"kernel_size with dilation {geo.dilation} must leave every window an input "
+            f"position for a selection matrix; got a window that reads only padding or skips "
+            f"the input {geo.spatial} (torch gives it -inf and an index outside it)"
+        )
     _, ind = _pool_planes(sample, geo, True)
     assert ind is not None
     n_planes = sample.shape[0]

@@ -91,7 +91,9 @@ def resize_plan(
     """Check the arguments of :func:`upsample_matrix` / :func:`upsample` and size the output."""
     mode = _mode(mode)
     fixed = INTERPOLATING.get(mode)
-    shape = spatial_shape(spatial, "spatial", ndim=spatial_rank(mode, size, scale_factor))
+    given = isinstance(spatial, (Sequence, np.ndarray)) and not isinstance(spatial, (str, bytes))
+    rank = None if given else spatial_rank(mode, size, scale_factor)
+    shape = spatial_shape(spatial, "spatial", ndim=rank)
     if fixed is not None and len(shape) != fixed:
         raise ValueError(
             f"spatial must have {fixed} dims for mode={mode!r}; got {shape} (linear is 1-d, "

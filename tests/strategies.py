@@ -127,3 +127,66 @@ def geometry(layer: dict[str, Any], *drop: str) -> dict[str, Any]:
         for key, value in layer.items()
         if key not in ("input_shape", "weight_shape", *drop)
     }
+
+
+# ---------------------------------------------------------------- upsampling and pooling
+
+UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
+_MODE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+#: Scale factors worth drawing: whole, halves, thirds (inexact in binary) and odd ones.
+SCALES = (0.3, 0.5, 0.6, 0.7, 1 / 3, 0.9, 1.0, 1.1, 1.3, 1.5, 1.7, 2.0, 2.3, 2.5, 3.0, 4.0)
+
+
+@st.composite
+def resize_cases(
+    draw: Any, *, modes: tuple[str, ...] = UPSAMPLE_MODES, max_size: int = 9
+) -> dict[str, Any]:
+    """Keyword arguments of one resize: spatial, mode, align_corners and size or scale_factor.
+
+    Sizes go up and down; scale factors are whole or fractional (see ``SCALES``) and
+    always give an output of at least 1; bed of nails gets whole scales.
+    """
+    mode = draw(st.sampled_from(modes))
+    ndim = _MODE_DIMS.get(mode) or draw(st.integers(1, 3))
+    top = max_size if ndim < 3 else min(max_size, 5)
+    spatial = _per_axis(draw, st.integers(1, top), ndim)
+    case: dict[str, Any] = {"spatial": spatial, "mode": mode, "size": None, "scale_factor": None}
+    case["align_corners"] = (
+        draw(st.sampled_from((None, False, True))) if mode in _MODE_DIMS else None
+    )
+    by_size = draw(st.booleans())
+    if mode == "bed_of_nails":
+        scales = _per_axis(draw, st.integers(1, 3), ndim)
+        sizes = tuple(n * s for n, s in zip(spatial, scales, strict=True))
+    else:
+        sizes = _per_axis(draw, st.integers(1, 2 * top), ndim)
+        scales = tuple(
+            draw(st.sampled_from([f for f in SCALES if int(n * f) >= 1])) for n in spatial
+        )
+    if by_size:
+        case["size"] = _as_arg(draw, sizes)
+    else:
+        case["scale_factor"] = _as_arg(draw, scales)
+    return case
+
+
+@st.composite
+def pool_cases(draw: Any, *, max_dims: int = 3, max_size: int = 8) -> dict[str, Any]:
+    """Keyword arguments of one max pooling (torch's rule: padding <= kernel_size // 2)."""
+    ndim = draw(st.integers(1, max_dims))
+    k = _per_axis(draw, st.integers(1, 4), ndim)
+    d = _per_axis(draw, st.integers(1, 3), ndim)
+    p = tuple(draw(st.integers(0, ki // 2)) for ki in k)
+    s = _per_axis(draw, st.integers(1, 4), ndim)
+    spatial = tuple(
+        draw(st.integers(max(1, di * (ki - 1) + 1 - 2 * pi), max(max_size, di * (ki - 1) + 1)))
+        for ki, di, pi in zip(k, d, p, strict=True)
+    )
+    return {
+        "spatial": spatial,
+        "kernel_size": _as_arg(draw, k),
+        "stride": draw(st.sampled_from((None, _as_arg(draw, s)))),
+        "padding": _as_arg(draw, p),
+        "dilation": _as_arg(draw, d),
+        "ceil_mode": draw(st.booleans()),
+    }
