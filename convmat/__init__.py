@@ -11,8 +11,10 @@ from convmat._checkerboard import (
     overlap_map,
     periodic_energy,
     phase_means,
+    resize_conv_matrix,
     stack_overlap,
 )
+from convmat._demo import SuperResolution, superres_demo
 from convmat._fast import conv, conv_transpose, zero_insert
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
 from convmat._matrix import conv_matrix, conv_transpose_matrix
@@ -41,6 +43,7 @@ __all__ = [
     "ConvTransposeUpsampler",
     "DeconvolveResult",
     "KernelFit",
+    "SuperResolution",
     "checkerboard",
     "circular_singular_values",
     "conv",
@@ -62,7 +65,9 @@ __all__ = [
     "overlap_map",
     "periodic_energy",
     "phase_means",
+    "resize_conv_matrix",
     "stack_overlap",
+    "superres_demo",
     "upsample",
     "upsample_as_conv_transpose",
     "upsample_matrix",

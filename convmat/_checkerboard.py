@@ -19,8 +19,10 @@ import scipy.sparse as sp
 
 from convmat._args import ntuple, numeric_array, spatial_shape
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
+from convmat._matrix import DEFAULT_MAX_BYTES, conv_matrix
 from convmat._pattern import spatial_pattern
 from convmat._shapes import conv_transpose_geometry
+from convmat._upsample import resize_plan, upsample_matrix
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -273,7 +275,10 @@ def checkerboard(kernel_size: Any, stride: Any, *, dilation: Any = 1) -> Checker
 _STEP_KEYS = {
     "tconv": ("kernel_size", "stride", "padding", "dilation", "output_padding"),
     "conv": ("kernel_size", "stride", "padding", "dilation", "padding_mode"),
+    "upsample": ("size", "scale_factor", "mode", "align_corners"),
 }
+#: Upsampling modes whose matrix has integer entries (the counts stay integers).
+_INTEGER_MODES = ("nearest", "nearest-exact", "bed_of_nails")
 
 
 def _step(
@@ -291,9 +296,19 @@ def _step(
             f"{where} keys must be among {('kind', *_STEP_KEYS[kind])} for kind {kind!r}; "
             f"got {unknown}"
         )
+    args = {key: value for key, value in spec.items() if key not in ("kind", "kernel_size")}
+    if kind == "upsample":
+        plan = resize_plan(
+            counts.shape,
+            size=args.get("size"),
+            scale_factor=args.get("scale_factor"),
+            mode=args.get("mode", "nearest"),
+            align_corners=args.get("align_corners"),
+        )
+        U = upsample_matrix(counts.shape, **args)
+        return np.asarray(U @ counts.ravel()).reshape(plan.out_spatial)
     if "kernel_size" not in spec:
         raise ValueError(f"{where} must give kernel_size; got {dict(spec)!r}")
-    args = {key: value for key, value in spec.items() if key not in ("kind", "kernel_size")}
     k = ntuple(spec["kernel_size"], counts.ndim, "kernel_size", minimum=1)
     if kind == "tconv":
         layer = conv_transpose_layer((1, *counts.shape), (1, 1, *k), **args)
@@ -312,14 +327,18 @@ def stack_overlap(spatial: Any, layers: Sequence[Mapping[str, Any]]) -> IntArray
     layers : sequence of mappings
         Each a layer's keyword arguments plus an optional ``"kind"``:
         ``"tconv"`` (default; ``kernel_size``, ``stride``, ``padding``, ``dilation``,
-        ``output_padding`` as :func:`overlap_map`) or ``"conv"`` (``kernel_size``,
-        ``stride``, ``padding``, ``dilation``, ``padding_mode`` as :func:`conv_matrix`).
+        ``output_padding`` as :func:`overlap_map`), ``"conv"`` (``kernel_size``,
+        ``stride``, ``padding``, ``dilation``, ``padding_mode`` as :func:`conv_matrix`)
+        or ``"upsample"`` (``size``, ``scale_factor``, ``mode``, ``align_corners`` as
+        :func:`upsample_matrix`) — with a conv after it, the resize-convolution.
 
     Returns
     -------
-    ndarray of int64, the last layer's output spatial shape
+    ndarray, the last layer's output spatial shape
         The number of paths (input position, tap, …, tap) that reach each output:
-        the stack with every weight set to 1 applied to a ones input.
+        the stack with every weight set to 1 applied to a ones input. An upsampling
+        step keeps its own weights, so the counts are ``int64`` unless an
+        interpolating mode makes them fractional (``float64``).
 
     Raises
     ------
@@ -349,6 +368,12 @@ def stack_overlap(spatial: Any, layers: Sequence[Mapping[str, Any]]) -> IntArray
     >>> stack_overlap(3, [{"kernel_size": 3, "stride": 2}, {"kernel_size": 3, "stride": 2}])
     array([1, 1, 2, 1, 3, 2, 3, 1, 3, 2, 3, 1, 2, 1, 1])
 
+    Resize-convolution — nearest ×2, then a 3-tap convolution — is even inside:
+
+    >>> stack_overlap(4, [{"kind": "upsample", "scale_factor": 2},
+    ...                   {"kind": "conv", "kernel_size": 3, "padding": 1}])
+    array([2, 3, 3, 3, 3, 3, 3, 2])
+
     A stride-1 convolution after a k=4, s=2 layer keeps the interior even:
 
     >>> stack_overlap(4, [{"kernel_size": 4, "stride": 2, "padding": 1},
@@ -360,10 +385,14 @@ def stack_overlap(spatial: Any, layers: Sequence[Mapping[str, Any]]) -> IntArray
     first = layers[0].get("kernel_size") if isinstance(layers[0], Mapping) else None
     ndim = len(first) if isinstance(first, Sequence) and np.ndim(spatial) == 0 else None
     shape = spatial_shape(spatial, "spatial", ndim=ndim)
-    counts: np.ndarray[Any, Any] = np.ones(shape, dtype=np.int64)
+    counts: np.ndarray[Any, Any] = np.ones(shape, dtype=np.float64)
     for index, spec in enumerate(layers):
         counts = _step(counts, spec, f"layers[{index}]")
-    return np.asarray(counts, dtype=np.int64)
+    integral = all(
+        spec.get("kind", "tconv") != "upsample" or spec.get("mode", "nearest") in _INTEGER_MODES
+        for spec in layers
+    )
+    return np.asarray(np.rint(counts) if integral else counts, dtype=np.int64 if integral else None)
 
 
 def format_counts(counts: np.ndarray[Any, Any]) -> str:
@@ -487,3 +516,111 @@ def periodic_energy(x: Any, stride: Any) -> float:
     spectrum = np.abs(np.fft.fftn(means)) ** 2
     dc = float(spectrum.flat[0])
     return float((spectrum.sum() - dc) / dc) if dc else 0.0
+
+
+def resize_conv_matrix(
+    input_shape: Any,
+    weight: Any,
+    *,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+    padding_mode: str = "zeros",
+    max_bytes: Any = DEFAULT_MAX_BYTES,
+) -> sp.csr_array:
+    r"""Resize-convolution as one sparse matrix: ``upsample`` then ``conv``, ``C (I ⊗ U)``.
+
+    The alternative to a strided transposed convolution that Odena et al. recommend:
+    resize every channel (nearest or bilinear), then convolve with stride 1. Both are
+    linear, so the pair is one matrix; its ones-kernel row sums are even inside for
+    every kernel size, where a transposed convolution's are even only when ``s | k``.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        ``(C_in, *spatial)`` before the resize.
+    weight : array_like, shape ``(C_out, C_in // groups, *kernel_size)``
+    size, scale_factor, mode, align_corners
+        The resize, as :func:`upsample_matrix`.
+    stride, padding, dilation, groups, padding_mode
+        The convolution on the resized input, as :func:`conv_matrix`.
+    max_bytes : int
+        Limit for each factor, as :func:`conv_matrix`.
+
+    Returns
+    -------
+    scipy.sparse.csr_array, shape ``(C_out·∏out, C_in·∏spatial)``
+        ``conv(upsample(x), weight).ravel() == R @ x.ravel()``.
+
+    Raises
+    ------
+    ValueError, TypeError, MemoryError
+        As :func:`upsample_matrix` and :func:`conv_matrix`.
+
+    See Also
+    --------
+    stack_overlap : its ones-kernel counts (``kind="upsample"`` then ``"conv"``).
+    upsample_matrix, conv_matrix
+
+    Notes
+    -----
+    :math:`R = C\,(I_{C_{in}} \otimes U)` with :math:`U` the one-plane resize matrix.
+    Every row of a nearest or linear :math:`U` sums to 1, so with a ones kernel a
+    row of :math:`R` sums to the number of taps that fall inside the (padded) input:
+    :math:`\prod k` everywhere inside — no checkerboard by construction.
+
+    References
+    ----------
+    A. Odena, V. Dumoulin and C. Olah, "Deconvolution and Checkerboard Artifacts",
+    Distill, 2016. doi:10.23915/distill.00003
+
+    Examples
+    --------
+    Nearest ×2 then a 3×3 ones kernel: every interior output sums 9 inputs' worth.
+
+    >>> import numpy as np
+    >>> R = resize_conv_matrix((1, 3, 3), np.ones((1, 1, 3, 3)), scale_factor=2, padding=1)
+    >>> R.shape
+    (36, 9)
+    >>> R.sum(axis=1).reshape(6, 6).astype(int)
+    array([[4, 6, 6, 6, 6, 4],
+           [6, 9, 9, 9, 9, 6],
+           [6, 9, 9, 9, 9, 6],
+           [6, 9, 9, 9, 9, 6],
+           [6, 9, 9, 9, 9, 6],
+           [4, 6, 6, 6, 6, 4]])
+    """
+    w = numeric_array(weight, "weight")
+    shape = spatial_shape(input_shape, "input_shape")
+    if len(shape) < 2:
+        raise ValueError(f"input_shape must be (C_in, *spatial); got {shape}")
+    plan = resize_plan(
+        shape[1:], size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners
+    )
+    dtype = np.float32 if w.dtype == np.float32 else np.float64
+    U = upsample_matrix(
+        shape[1:],
+        size=size,
+        scale_factor=scale_factor,
+        mode=mode,
+        align_corners=align_corners,
+        dtype=dtype,
+        max_bytes=max_bytes,
+    )
+    C = conv_matrix(
+        (shape[0], *plan.out_spatial),
+        w,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        max_bytes=max_bytes,
+    )
+    resize = sp.kron(sp.eye_array(shape[0], dtype=dtype), U, format="csr")
+    return sp.csr_array(C @ resize)

@@ -106,11 +106,33 @@ def _items(pattern: Pattern) -> _Items:
     else:
         entry = np.repeat(np.arange(pattern.nnz), np.diff(pattern.tap_ptr))
         row, src = entry_row[entry], pattern.indices[entry]
-    order = np.lexsort((pattern.taps, row))
+    # Rows are already grouped; a stable sort on (row, tap) only reorders taps within rows,
+    # which come ascending (forward pattern) or descending (transposed) — cheap runs.
+    order = np.argsort(row.astype(np.int64) * pattern.n_taps + pattern.taps, kind="stable")
     row, tap, src = row[order], pattern.taps[order], src[order]
     ptr = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(row, minlength=rows), out=ptr[1:])
     return _Items(ptr, row, tap, src)
+
+
+def _slots(items: _Items, per_in: int) -> tuple[IntArray, IntArray]:
+    """For each position of a row channel's entries: which input channel ``m`` and item.
+
+    A row lists its items once per input channel of the group (m-major), so the
+    entries of row ``r`` start at ``per_in·ptr[r]``.
+    """
+    length = items.tap.size
+    lengths = np.diff(items.ptr)
+    slot = (
+        per_in * items.ptr[items.row][None, :]
+        + np.arange(per_in)[:, None] * lengths[items.row][None, :]
+        + (np.arange(length) - items.ptr[items.row])[None, :]
+    ).reshape(-1)
+    m_at = np.empty(slot.size, dtype=np.int64)
+    item_at = np.empty(slot.size, dtype=np.int64)
+    m_at[slot] = np.repeat(np.arange(per_in), length)
+    item_at[slot] = np.tile(np.arange(length), per_in)
+    return m_at, item_at
 
 
 def _tap_count(layer: Layer) -> int:
@@ -153,17 +175,11 @@ def layer_weight_matrix(
     pattern = spatial_pattern(layer)
     items = _items(pattern.transpose() if transposed else pattern)
     length = items.tap.size
-    lengths = np.diff(items.ptr)
-    # Slot of (m, item) inside one row channel: rows in order, within a row m-major.
-    slot = (
-        per_in * items.ptr[items.row][None, :]
-        + np.arange(per_in)[:, None] * lengths[items.row][None, :]
-        + (np.arange(length) - items.ptr[items.row])[None, :]
-    ).reshape(-1)
-    m_at = np.empty(slot.size, dtype=np.int64)
-    item_at = np.empty(slot.size, dtype=np.int64)
-    m_at[slot] = np.repeat(np.arange(per_in), length)
-    item_at[slot] = np.tile(np.arange(length), per_in)
+    # What each entry of a row channel holds: input channel m of the group, and item.
+    if per_in == 1:
+        m_at, item_at = np.zeros(length, dtype=np.int64), np.arange(length)
+    else:
+        m_at, item_at = _slots(items, per_in)
 
     flat = x.reshape(n, x.shape[1], -1)
     data = flat[:, inputs[:, m_at], items.src[item_at]]

@@ -10,17 +10,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from convmat import (
     checkerboard,
+    conv,
     conv_matrix,
     conv_transpose_matrix,
     conv_transpose_output_shape,
     overlap_map,
     periodic_energy,
     phase_means,
+    resize_conv_matrix,
     stack_overlap,
+    upsample,
 )
 from tests.strategies import conv_transpose_layers, geometry
 
@@ -290,3 +293,79 @@ def test_phase_means_errors(x: Any, stride: Any, error: type, match: str) -> Non
         phase_means(x, stride)
     with pytest.raises(error, match=match):
         periodic_energy(x, stride)
+
+
+# ---------------------------------------------------------------- resize-convolution
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    mode=st.sampled_from(["nearest", "bilinear", "bed_of_nails"]),
+    scale=st.integers(1, 3),
+)
+def test_resize_conv_matrix_is_conv_of_upsample(data: Any, mode: str, scale: int) -> None:
+    c_in, c_out, groups = data.draw(st.sampled_from([(1, 1, 1), (2, 3, 1), (2, 4, 2)]))
+    spatial = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    k = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    x = data.draw(hnp.arrays(np.float64, (c_in, *spatial), elements=st.integers(-3, 3).map(float)))
+    w = data.draw(
+        hnp.arrays(np.float64, (c_out, c_in // groups, *k), elements=st.integers(-3, 3).map(float))
+    )
+    geo: dict[str, Any] = {"padding": "full", "groups": groups}
+    R = resize_conv_matrix(x.shape, w, scale_factor=scale, mode=mode, **geo)
+    expected = conv(upsample(x[None], scale_factor=scale, mode=mode)[0], w, **geo)
+    assert R.shape == (expected.size, x.size)
+    assert_allclose(R @ x.ravel(), expected.ravel(), rtol=0, atol=1e-12)
+
+
+def test_resize_convolution_is_uniform_where_the_transposed_conv_is_not() -> None:
+    ones = np.ones((1, 1, 3, 3))
+    R = resize_conv_matrix((1, 6, 6), ones, scale_factor=2, padding=1)
+    counts = R.sum(axis=1).reshape(12, 12)
+    assert np.all(counts[1:-1, 1:-1] == 9)
+    stacked = stack_overlap(
+        (6, 6),
+        [{"kind": "upsample", "scale_factor": 2}, {"kind": "conv", "kernel_size": 3, "padding": 1}],
+    )
+    assert stacked.dtype == np.int64
+    assert_array_equal(stacked, counts)
+    # The same kernel as a stride-2 transposed convolution: 1, 2, 4 inside.
+    assert set(np.unique(overlap_map((6, 6), 3, stride=2)[2:-2, 2:-2])) == {1, 2, 4}
+    bilinear = stack_overlap(
+        (6, 6),
+        [
+            {"kind": "upsample", "scale_factor": 2, "mode": "bilinear"},
+            {"kind": "conv", "kernel_size": 3, "padding": 1},
+        ],
+    )
+    assert bilinear.dtype == np.float64
+    assert_allclose(bilinear[1:-1, 1:-1], 9.0)
+
+
+def test_float32_weights_give_a_float32_matrix() -> None:
+    R = resize_conv_matrix((1, 3), np.ones((1, 1, 2), np.float32), scale_factor=2)
+    assert R.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({}, ValueError, "size or scale_factor must be given"),
+        ({"scale_factor": 2, "mode": "cubic"}, ValueError, "mode must be"),
+        ({"scale_factor": 2, "input_shape": (3,)}, ValueError, r"input_shape must be \(C_in"),
+        ({"scale_factor": 2, "stride": 0}, ValueError, "stride must be >= 1"),
+        ({"scale_factor": 2, "weight": np.ones((1, 2, 2))}, ValueError, "channels must equal"),
+    ],
+)
+def test_resize_conv_matrix_errors(kwargs: dict[str, Any], error: type, match: str) -> None:
+    args: dict[str, Any] = {"input_shape": (1, 4), "weight": np.ones((1, 1, 2))} | kwargs
+    with pytest.raises(error, match=match):
+        resize_conv_matrix(args.pop("input_shape"), args.pop("weight"), **args)
+
+
+def test_stack_upsample_keys_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"layers\[0\] keys must be among .* 'upsample'"):
+        stack_overlap(3, [{"kind": "upsample", "scale_factor": 2, "kernel_size": 3}])
+    with pytest.raises(ValueError, match="size or scale_factor must be given"):
+        stack_overlap(3, [{"kind": "upsample"}])
