@@ -32,7 +32,12 @@ from convmat._shapes import (
     conv_transpose_output_padding,
     conv_transpose_output_shape,
 )
-from convmat._spectrum import circular_singular_values, conv_singular_values
+from convmat._spectrum import (
+    DeconvolutionReport,
+    circular_singular_values,
+    conv_singular_values,
+    deconvolution_report,
+)
 from convmat._upsample import upsample, upsample_matrix
 
 __version__ = "0.1.0"
@@ -41,6 +46,7 @@ __all__ = [
     "Checkerboard",
     "ConvOperator",
     "ConvTransposeUpsampler",
+    "DeconvolutionReport",
     "DeconvolveResult",
     "KernelFit",
     "SuperResolution",
@@ -56,6 +62,7 @@ __all__ = [
     "conv_transpose_operator",
     "conv_transpose_output_padding",
     "conv_transpose_output_shape",
+    "deconvolution_report",
     "deconvolve",
     "fit_kernel",
     "max_pool",

@@ -9,7 +9,8 @@ the reconstruction errors of ``conv_transpose(conv(x))`` and ``deconvolve(conv(x
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -227,3 +228,201 @@ def circular_singular_values(
     blocks = spectrum.reshape(g, w.shape[0] // g, w.shape[1], -1).transpose(0, 3, 1, 2)
     values = np.linalg.svd(blocks, compute_uv=False).reshape(-1)
     return np.sort(values)[::-1]
+
+
+class DeconvolutionReport(NamedTuple):
+    """Why a transposed convolution is not a deconvolution, in numbers for one layer and input.
+
+    Attributes
+    ----------
+    singular_values : ndarray
+        All singular values of the layer's matrix C, descending.
+    condition : float
+        ``σ_max / σ_min`` over the ``C_in·∏in`` columns (``inf`` when C is not injective:
+        more columns than rows, or a zero singular value).
+    gram_error : float
+        ``‖CᵀC − I‖_F``: 0 exactly when ``Cᵀ`` is the inverse of ``C``.
+    gram_error_2 : float
+        ``‖CᵀC − I‖₂ = max |σᵢ² − 1|`` (a missing singular value counts as 0).
+    transposed_error : float
+        ``‖conv_transpose(conv(x)) − x‖ / ‖x‖``.
+    scaled_transposed_error : float
+        The same for the best multiple ``α·conv_transpose(conv(x))`` — no scale fixes it.
+    deconvolve_error : float
+        ``‖deconvolve(conv(x)) − x‖ / ‖x‖``.
+    deconvolve_converged : bool
+        Whether LSMR met its tolerances.
+    transposed, deconvolved : ndarray
+        The two reconstructions, shaped like ``x``.
+    """
+
+    singular_values: Array
+    condition: float
+    gram_error: float
+    gram_error_2: float
+    transposed_error: float
+    scaled_transposed_error: float
+    deconvolve_error: float
+    deconvolve_converged: bool
+    transposed: Array
+    deconvolved: Array
+
+    def __str__(self) -> str:
+        s = self.singular_values
+        rows = {
+            "conv_transpose(conv(x))": self.transposed_error,
+            "best multiple of conv_transpose(...)": self.scaled_transposed_error,
+            "deconvolve(conv(x))": self.deconvolve_error,
+        }
+        note = "" if self.deconvolve_converged else "  (LSMR did not converge)"
+        return (
+            "\n".join(
+                [
+                    f"singular values of C: {s.size}, from {s[0]:.4g} down to {s[-1]:.4g}; "
+                    f"condition {self.condition:.4g}",
+                    f"||C^T C - I||_F = {self.gram_error:.4g}, "
+                    f"||C^T C - I||_2 = {self.gram_error_2:.4g}",
+                    "relative reconstruction error ||x_hat - x|| / ||x||:",
+                    *(f"  {label:<38} {value:.3e}" for label, value in rows.items()),
+                ]
+            )
+            + note
+        )
+
+
+def deconvolution_report(
+    x: Any,
+    weight: Any,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+    padding_mode: str = "zeros",
+    damp: float = 0.0,
+    atol: float = 1e-10,
+    btol: float = 1e-10,
+    iter_lim: int | None = None,
+    max_bytes: Any = DEFAULT_MAX_BYTES,
+) -> DeconvolutionReport:
+    r"""Transposed convolution against the true inverse, for one layer and one input.
+
+    Computes ``y = conv(x)``, then reconstructs ``x`` two ways — ``conv_transpose(y)``
+    (``Cᵀy``) and ``deconvolve(y)`` (least squares) — beside the numbers that explain
+    the difference: the singular values of C and ``‖CᵀC − I‖``.
+
+    Parameters
+    ----------
+    x : array_like, shape ``(C_in, *spatial)``
+        One input sample.
+    weight : array_like, shape ``(C_out, C_in // groups, *kernel_size)``
+    stride, padding, dilation, groups, padding_mode
+        As :func:`conv`.
+    damp, atol, btol, iter_lim
+        Passed to :func:`deconvolve` (tight tolerances by default, for an exact recovery).
+    max_bytes : int
+        Limit on the dense SVD of C (this report is for teaching sizes).
+
+    Returns
+    -------
+    DeconvolutionReport
+        Prints as a short table.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`conv`.
+    MemoryError
+        When the dense SVD of C needs more than ``max_bytes``.
+
+    See Also
+    --------
+    conv_singular_values, deconvolve, conv_transpose
+
+    Notes
+    -----
+    ``Cᵀ`` inverts ``C`` only if :math:`C^T C = I`, i.e. every singular value is 1;
+    then :math:`\|C^TCx - x\| = 0`. In general :math:`C^TC = V\Sigma^2V^T` scales each
+    right singular direction by :math:`\sigma_i^2`, so no single factor :math:`\alpha`
+    repairs it unless all :math:`\sigma_i` are equal. Least squares divides by
+    :math:`\sigma_i` instead and recovers ``x`` whenever C is injective. For a padding
+    mode other than zeros, ``Cᵀy`` is the adjoint of :func:`conv_operator` (the
+    padding folds back), which ``conv_transpose`` does not model.
+
+    References
+    ----------
+    V. Dumoulin and F. Visin, "A guide to convolution arithmetic for deep learning",
+    arXiv:1603.07285, 2016 (on the name "deconvolution").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(1, 6, 6))
+    >>> report = deconvolution_report(x, [[[[1.0, 0.5], [0.25, 0.5]]]], padding=1)
+    >>> report.transposed_error > 0.5, report.deconvolve_error < 1e-8
+    (True, True)
+    >>> print(report)                                         # doctest: +ELLIPSIS
+    singular values of C: 36, from 2.148 down to 0.512; condition 4.195
+    ||C^T C - I||_F = 7.944, ||C^T C - I||_2 = 3.612
+    relative reconstruction error ||x_hat - x|| / ||x||:
+      conv_transpose(conv(x))                1.135e+00
+      best multiple of conv_transpose(...)   6.517e-01
+      deconvolve(conv(x))                    ...
+    """
+    from scipy.sparse import eye_array
+    from scipy.sparse.linalg import norm
+
+    from convmat._fast import conv, conv_transpose
+    from convmat._operator import conv_operator, deconvolve
+
+    xs = numeric_array(x, "x")
+    w = numeric_array(weight, "weight")
+    geometry = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    layer = conv_layer(xs.shape, w.shape, padding_mode=padding_mode, **geometry)
+    sigma = conv_singular_values(
+        xs.shape, w, padding_mode=padding_mode, max_bytes=max_bytes, **geometry
+    )
+    C = layer_matrix(layer, w, max_bytes=max_bytes)
+    n = layer.in_size
+    gram = (C.conj().T @ C - eye_array(n, dtype=C.dtype)).tocsr()
+    eigen = np.concatenate([sigma**2, np.zeros(n - sigma.size)])
+    injective = sigma.size == n and sigma[-1] > 0
+    y = conv(xs, w, padding_mode=padding_mode, **geometry)
+    if padding_mode == "zeros":
+        back = conv_transpose(
+            y,
+            w,
+            stride=layer.stride,
+            padding=layer.padding,
+            output_padding=layer.output_padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+        )
+    else:
+        op = conv_operator(xs.shape, w, padding_mode=padding_mode, **geometry)
+        back = np.asarray(op.rmatvec(y.ravel())).reshape(xs.shape)
+    solved = deconvolve(
+        y,
+        w,
+        xs.shape,
+        padding_mode=padding_mode,
+        damp=damp,
+        atol=atol,
+        btol=btol,
+        iter_lim=iter_lim,
+        **geometry,
+    )
+    scale = float(np.linalg.norm(xs)) or 1.0
+    alpha = np.vdot(back, xs) / np.vdot(back, back) if np.any(back) else 0.0
+    return DeconvolutionReport(
+        singular_values=sigma,
+        condition=float(sigma[0] / sigma[-1]) if injective else math.inf,
+        gram_error=float(norm(gram, "fro")),
+        gram_error_2=float(np.max(np.abs(eigen - 1.0))),
+        transposed_error=float(np.linalg.norm(back - xs)) / scale,
+        scaled_transposed_error=float(np.linalg.norm(alpha * back - xs)) / scale,
+        deconvolve_error=float(np.linalg.norm(solved.x - xs)) / scale,
+        deconvolve_converged=solved.converged,
+        transposed=np.asarray(back),
+        deconvolved=np.asarray(solved.x),
+    )
