@@ -557,6 +557,26 @@ def _apply_axis(
         out += tmp
 
 
+#: Axes at most this long are resized by a dense GEMM when the data is finite.
+DENSE_MAX = 256
+
+
+def _apply_dense(
+    a: np.ndarray[Any, Any], matrix: np.ndarray[Any, Any], axis: int, out: np.ndarray[Any, Any]
+) -> None:
+    """The pass along ``axis`` as a GEMM with the dense 1-d matrix ``(m, n)``.
+
+    Zero weights multiply every other sample, so this is only for finite data; it
+    trades ``2n`` flops per output for the gathers, which BLAS wins for short axes.
+    """
+    m, n = matrix.shape
+    if axis == a.ndim - 1:
+        np.matmul(a.reshape(-1, n), matrix.T, out=out.reshape(-1, m))
+    else:
+        before, after = math.prod(a.shape[:axis]), math.prod(a.shape[axis + 1 :])
+        np.matmul(matrix, a.reshape(before, n, after), out=out.reshape(before, m, after))
+
+
 def upsample(
     x: Any,
     *,
@@ -597,10 +617,13 @@ def upsample(
 
     Notes
     -----
-    One gather-and-weight pass per axis, the last axis first (the order of torch's
-    separable CPU kernel, so float32 results agree with it to an ulp or two), over
-    blocks of channel planes small enough to stay in cache. Every tap is computed,
-    zero weights included, so non-finite inputs spread as in torch.
+    One pass per axis, the last axis first (the order of torch's separable CPU
+    kernel), over blocks of channel planes small enough to stay in cache. A pass
+    gathers the taps and weights them; for finite data and an axis of at most
+    ``DENSE_MAX`` samples an interpolating pass is instead one GEMM with the dense
+    1-d matrix (``2n`` flops per output beat the gathers on short axes). The
+    gathers compute every tap, zero weights included, so non-finite inputs spread
+    as in torch. Results agree with torch to rounding (float32: a few ulps).
 
     Examples
     --------
@@ -629,6 +652,12 @@ def upsample(
     )
     ftype = np.float32 if arr.real.dtype == np.float32 else np.float64
     taps = plan_taps(plan, ftype)
+    dense: list[np.ndarray[Any, Any] | None] = [None] * rank
+    if plan.mode in INTERPOLATING and np.isfinite(arr).all():
+        dense = [
+            taps_matrix(idx, w, n).toarray() if n <= DENSE_MAX else None
+            for (idx, w), n in zip(taps, plan.in_spatial, strict=True)
+        ]
     n_planes = math.prod(lead)
     planes = arr.reshape(n_planes, *plan.in_spatial)
     result = np.empty((n_planes, *plan.out_spatial), arr.dtype)
@@ -644,7 +673,11 @@ def upsample(
             target = (
                 result[start : start + chunk] if axis == 1 else np.empty(target_shape, arr.dtype)
             )
-            with np.errstate(invalid="ignore", over="ignore"):  # inf, nan spread as in torch
-                _apply_axis(block, taps[axis - 1], axis, target, plan.mode)
+            matrix = dense[axis - 1]
+            if matrix is not None:
+                _apply_dense(block, matrix, axis, target)
+            else:
+                with np.errstate(invalid="ignore", over="ignore"):  # inf, nan spread as torch
+                    _apply_axis(block, taps[axis - 1], axis, target, plan.mode)
             block = target
     return result.reshape(*lead, *plan.out_spatial)

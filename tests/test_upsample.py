@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from convmat import upsample, upsample_matrix
+from convmat import _upsample, upsample, upsample_matrix
 from tests.strategies import UPSAMPLE_MODES, resize_cases
 
 FIXTURES = Path(__file__).parent / "fixtures" / "upsample.npz"
@@ -209,6 +210,26 @@ def test_fast_path_equals_matrix(case: dict[str, Any], seed: int, batched: bool)
     y = upsample(x, **_kwargs(case))
     U = upsample_matrix(case["spatial"], **_kwargs(case))
     assert_allclose(y, _planes(U, x, y.shape[x.ndim - len(case["spatial"]) :]), atol=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    resize_cases(modes=("linear", "bilinear", "bicubic", "trilinear")), st.integers(0, 2**32 - 1)
+)
+def test_gather_and_gemm_passes_agree(case: dict[str, Any], seed: int) -> None:
+    """Finite data on short axes takes the dense GEMM pass; forcing the gathers changes nothing."""
+    x = np.random.default_rng(seed).standard_normal((2, *case["spatial"]))
+    gemm = upsample(x, **_kwargs(case))
+    with mock.patch.object(_upsample, "DENSE_MAX", 0):
+        gather = upsample(x, **_kwargs(case))
+    assert_allclose(gemm, gather, rtol=1e-12, atol=1e-12)
+
+
+def test_long_axis_takes_the_gathers() -> None:
+    x = np.random.default_rng(1).standard_normal((1, 2, _upsample.DENSE_MAX + 45))
+    case = {"scale_factor": 1.7, "mode": "linear", "align_corners": None, "size": None}
+    reference = _torch(x, {"spatial": x.shape[2:], **case})
+    assert_allclose(upsample(x, **case), reference, rtol=1e-12, atol=1e-12)
 
 
 def test_dtypes() -> None:
