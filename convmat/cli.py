@@ -268,23 +268,46 @@ def _explain(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- convmat overlap
 
 
-def _overlap_layers(args: argparse.Namespace, ndim: int) -> list[LayerSpec]:
-    """The layer of --kernel/--stride/... (if given) followed by the --stack layers."""
-    layers = []
+def _overlap_layers(args: argparse.Namespace, ndim: int) -> list[tuple[str, dict[str, Any]]]:
+    """The layer of --kernel/--stride/... (if given) then the --stack layers, as stack specs."""
+    texts = []
     if args.kernel is not None:
         options = {"k": args.kernel, "s": args.stride, "p": args.padding, "d": args.dilation,
                    "op": args.output_padding}
         defaults = {"p": "0", "d": "1", "op": "0"}
-        text = ",".join(f"{key}={value}" for key, value in options.items()
-                        if defaults.get(key) != value)
-        layers.append(parse_layer("tconv:" + text, ndim))
-    layers += [parse_layer(text, ndim) for text in args.stack]
-    if not layers:
+        texts.append("tconv:" + ",".join(f"{key}={value}" for key, value in options.items()
+                                         if defaults.get(key) != value))
+    texts += args.stack
+    if not texts:
         raise UsageError("overlap needs --kernel or --stack layers, e.g. --kernel 3 --stride 2")
-    for spec in layers:
+    return [(text, _overlap_spec(text, ndim)) for text in texts]
+
+
+def _overlap_spec(text: str, ndim: int) -> dict[str, Any]:
+    """``tconv:k=3,s=2``, ``conv:k=3,p=1`` or ``up:s=2[,mode=bilinear]`` as a stack layer."""
+    kind, _, rest = text.partition(":")
+    if kind not in ("conv", "tconv", "up"):
+        raise UsageError(f"layer must start with conv:, tconv: or up:; got {text!r}")
+    if kind != "up":
+        spec = parse_layer(text, ndim)
         if spec.target is not None:
-            raise UsageError(f"to= has no meaning for overlap; got {spec.text!r}")
-    return layers
+            raise UsageError(f"to= has no meaning for overlap; got {text!r}")
+        return {"kind": kind, "kernel_size": spec.kernel_size, "stride": spec.stride,
+                "padding": spec.padding, "dilation": spec.dilation} | (
+            {"output_padding": spec.output_padding or 0} if spec.transposed else {})
+    options: dict[str, str] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or key not in ("s", "mode"):
+            raise UsageError(f"up layers take s= and mode= as key=value; got {item!r} in {text!r}")
+        options[key] = value
+    if "s" not in options:
+        raise UsageError(f"up layers must give the scale as s=...; got {text!r}")
+    scale = parse_size(options["s"], f"s in {text!r}")
+    if len(scale) not in (1, ndim):
+        raise UsageError(f"s must have 1 or {ndim} values; got {_fmt(scale)} in {text!r}")
+    return {"kind": "upsample", "scale_factor": scale * ndim if len(scale) == 1 else scale,
+            "mode": options.get("mode", "nearest")}
 
 
 def _overlap(args: argparse.Namespace) -> int:
@@ -292,20 +315,14 @@ def _overlap(args: argparse.Namespace) -> int:
 
     spatial = parse_size(args.input, "--input")
     layers = _overlap_layers(args, len(spatial))
-    specs: list[dict[str, Any]] = [
-        {"kind": "tconv" if spec.transposed else "conv", "kernel_size": spec.kernel_size,
-         "stride": spec.stride, "padding": spec.padding, "dilation": spec.dilation}
-        | ({"output_padding": spec.output_padding or 0} if spec.transposed else {})
-        for spec in layers
-    ]
-    counts = stack_overlap(spatial, specs)
-    path = " -> ".join(spec.text for spec in layers)
+    counts = stack_overlap(spatial, [spec for _, spec in layers])
+    path = " -> ".join(text for text, _ in layers)
     print(f"taps per output position of {path} on {_fmt(spatial)} -> {_fmt(counts.shape)}")
     print(format_counts(counts))
-    for spec in layers:
-        if spec.transposed:
-            summary = checkerboard(spec.kernel_size, spec.stride, dilation=spec.dilation)
-            print(f"{spec.text}: {summary}")
+    for text, spec in layers:
+        if spec["kind"] == "tconv":
+            summary = checkerboard(spec["kernel_size"], spec["stride"], dilation=spec["dilation"])
+            print(f"{text}: {summary}")
     return 0
 
 
@@ -407,9 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
             "of a transposed convolution — the response of a ones kernel to a ones input. "
             "Uneven counts are the checkerboard artifact; they are even inside exactly when "
             "the stride divides the kernel size. --stack adds layers after it (artifacts "
-            "compound; a stride-1 conv after it smooths)."
+            "compound; a stride-1 conv after it smooths; an up: resize then a conv is even)."
         ),
-        epilog="example: convmat overlap --kernel 3 --stride 2 --input 6x6",
+        epilog=(
+            "examples: convmat overlap --kernel 3 --stride 2 --input 6x6; the resize-convolution "
+            "alternative: convmat overlap --input 6x6 --stack up:s=2 conv:k=3,p=1"
+        ),
     )
     overlap.add_argument("--kernel", help="kernel size of the transposed layer, e.g. 3 or 3x4")
     overlap.add_argument("--stride", default="1", help="int or one per axis (default 1)")
@@ -418,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     overlap.add_argument("--output-padding", default="0", help="int or one per axis (default 0)")
     overlap.add_argument("--input", default="4x4", help="input spatial size (default 4x4)")
     overlap.add_argument("--stack", nargs="+", default=[], metavar="LAYER",
-                         help="further layers: tconv:k=3,s=2,p=1[,d=1,op=0] or conv:k=3,p=1")
+                         help="further layers: tconv:k=3,s=2,p=1[,d=1,op=0], conv:k=3,p=1 or "
+                              "up:s=2[,mode=bilinear]")
     overlap.set_defaults(run=_overlap)
 
     demo = verbs.add_parser("demo", help="worked demonstrations on real data",

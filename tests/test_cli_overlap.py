@@ -90,6 +90,23 @@ def test_stack_alone_without_kernel(capsys: pytest.CaptureFixture[str]) -> None:
     assert "tconv:k=2,s=2 on 2x2 -> 4x4" in out and out.rstrip().endswith("uniform")
 
 
+def test_resize_convolution_stack_is_even_inside(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["overlap", "--input", "4x4", "--stack", "up:s=2", "conv:k=3,p=1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "taps per output position of up:s=2 -> conv:k=3,p=1 on 4x4 -> 8x8"
+    counts = grid("\n".join(lines[1:9]))
+    assert np.all(counts[1:-1, 1:-1] == 9) and len(lines) == 9  # no tconv: no verdict line
+
+
+def test_fractional_counts_print_compactly(capsys: pytest.CaptureFixture[str]) -> None:
+    # Linear rows sum to 1, so a constant stays whole; after a tconv the counts blend.
+    assert main(["overlap", "--input", "3", "--stack", "up:s=2,mode=linear"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "1 1 1 1 1 1"
+    assert main(["overlap", "--input", "2", "--stack", "tconv:k=3,s=2", "up:s=2,mode=linear"]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert line == "   1    1    1 1.25 1.75 1.75 1.25    1    1    1"
+
+
 def test_three_d_maps_print_as_slices(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["overlap", "--kernel", "3", "--stride", "2", "--input", "2x2x2"]) == 0
     out = capsys.readouterr().out
@@ -103,7 +120,11 @@ def test_three_d_maps_print_as_slices(capsys: pytest.CaptureFixture[str]) -> Non
         (["--kernel", "3", "--input", "4xa"], "--input must look like 5, 3x4"),
         (["--kernel", "3", "--stride", "0"], "stride must be >= 1"),
         (["--kernel", "3", "--stack", "tconv:k=2,to=8x8"], "to= has no meaning for overlap"),
-        (["--kernel", "3", "--stack", "pool:k=2"], "layer must start with conv: or tconv:"),
+        (["--kernel", "3", "--stack", "pool:k=2"], "layer must start with conv:, tconv: or up:"),
+        (["--stack", "up:k=2"], "up layers take s= and mode= as key=value; got 'k=2'"),
+        (["--stack", "up:mode=nearest"], "up layers must give the scale as s="),
+        (["--stack", "up:s=2x2x2"], "s must have 1 or 2 values"),
+        (["--stack", "up:s=2,mode=cubic"], "mode must be"),
         (["--kernel", "3x3x3", "--input", "4x4"], "kernel_size must have 1 or 2 values"),
         (["--kernel", "3", "--input", "1", "--padding", "2"], "padding must leave a non-empty"),
     ],
