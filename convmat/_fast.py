@@ -589,7 +589,8 @@ def conv_transpose(
         * ``"gemm"`` (default, fastest) — split the output into stride phases;
           each is a stride-1 sum of one GEMM per tap over shifted views.
         * ``"scatter"`` — the textbook recipe: every input element times the
-          kernel, added into the output at its stride offset, then cropped.
+          kernel, added into the output at its stride offset, then cropped
+          (one Python step per input position: for teaching and checking).
         * ``"fractional"`` — :func:`zero_insert`, pad by ``d·(k−1) − p`` (a
           negative pad crops; ``output_padding`` extends the high side), then a
           stride-1 :func:`conv` with the flipped, channel-swapped kernel.
