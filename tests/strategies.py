@@ -190,3 +190,28 @@ def pool_cases(draw: Any, *, max_dims: int = 3, max_size: int = 8) -> dict[str, 
         "dilation": _as_arg(draw, d),
         "ceil_mode": draw(st.booleans()),
     }
+
+
+@st.composite
+def circular_layers(draw: Any, *, max_dims: int = 2, max_size: int = 5) -> dict[str, Any]:
+    """A stride-1 circular-padding convolution whose output keeps the input size (C circulant).
+
+    Padding totals ``d·(k−1)`` per axis, split at random into ``(low, high)``.
+    """
+    ndim = draw(st.integers(1, max_dims))
+    groups = draw(st.integers(1, 2))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    k = _per_axis(draw, st.integers(1, 4), ndim)
+    d = _per_axis(draw, st.integers(1, 2), ndim)
+    pads = []
+    for ki, di in zip(k, d, strict=True):
+        lo = draw(st.integers(0, di * (ki - 1)))
+        pads.append((lo, di * (ki - 1) - lo))
+    spatial = tuple(draw(st.integers(max(2, *p), max(max_size, *p))) for p in pads)
+    return {
+        "input_shape": (c_in, *spatial),
+        "weight_shape": (c_out, c_in // groups, *k),
+        "padding": tuple(pads),
+        "dilation": _as_arg(draw, d),
+        "groups": groups,
+    }

@@ -16,6 +16,7 @@ from convmat import (
     checkerboard,
     conv,
     conv_matrix,
+    conv_transpose,
     conv_transpose_matrix,
     conv_transpose_output_shape,
     overlap_map,
@@ -101,6 +102,7 @@ def test_overlap_map_is_conv_transpose_of_ones_with_a_ones_kernel(layer: dict[st
     ones = np.ones((1, 1, *k))
     expected = conv_transpose_matrix((1, *spatial), ones, **geo) @ np.ones(math.prod(spatial))
     counts = overlap_map(spatial, k, **geo)
+    assert_array_equal(counts, conv_transpose(np.ones((1, *spatial)), ones, **geo)[0])
     assert counts.dtype == np.int64
     assert counts.shape == conv_transpose_output_shape(spatial, k, **geo)
     assert_array_equal(counts.ravel(), expected)

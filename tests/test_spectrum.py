@@ -16,6 +16,7 @@ from convmat import (
     conv_singular_values,
     deconvolution_report,
 )
+from tests.strategies import circular_layers, geometry
 
 # ---------------------------------------------------------------- hand cases
 
@@ -44,34 +45,13 @@ def test_identity_kernel_has_all_ones() -> None:
 # ---------------------------------------------------------------- SVD vs the FFT closed form
 
 
-@st.composite
-def circular_layers(draw: Any) -> dict[str, Any]:
-    ndim = draw(st.integers(1, 2))
-    groups = draw(st.integers(1, 2))
-    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
-    k = tuple(draw(st.integers(1, 4)) for _ in range(ndim))
-    d = tuple(draw(st.integers(1, 2)) for _ in range(ndim))
-    pads = []
-    for ki, di in zip(k, d, strict=True):
-        lo = draw(st.integers(0, di * (ki - 1)))
-        pads.append((lo, di * (ki - 1) - lo))
-    n = tuple(draw(st.integers(max(2, *p), max(5, *p))) for p in pads)
-    return {
-        "input_shape": (c_in, *n),
-        "weight_shape": (c_out, c_in // groups, *k),
-        "padding": tuple(pads),
-        "dilation": d,
-        "groups": groups,
-    }
-
-
 @settings(max_examples=60, deadline=None)
 @given(layer=circular_layers(), seed=st.integers(0, 2**32 - 1))
 def test_svd_equals_the_fft_closed_form_for_circular_padding(
     layer: dict[str, Any], seed: int
 ) -> None:
     w = np.random.default_rng(seed).normal(size=layer["weight_shape"])
-    geo = {key: layer[key] for key in ("padding", "dilation", "groups")}
+    geo = geometry(layer)
     fft = circular_singular_values(layer["input_shape"], w, **geo)
     svd = conv_singular_values(layer["input_shape"], w, padding_mode="circular", **geo)
     assert fft.shape == svd.shape
