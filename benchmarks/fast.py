@@ -1,12 +1,12 @@
 """Speed of convmat's NumPy fast path against PyTorch, SciPy and PyLops, in one process.
 
-Run: ``python benchmarks/fast.py [--reps 7] [--rounds 3] [--threads 1]``.
+Run: ``python benchmarks/fast.py [--reps 21] [--threads 1] [--layers ABCD]``.
 
 Every library is pinned to the same number of threads (threadpoolctl for the BLAS
-libraries, ``torch.set_num_threads``). Each figure is the median over ``--rounds``
-rounds of the median of ``--reps`` timed calls after a warm-up; the ratio
-``convmat / torch`` is taken round by round (the peers run interleaved, so a busy
-machine slows both sides of a ratio alike) and its median reported. "peak MiB" is
+libraries, ``torch.set_num_threads``). The contenders of a layer are called
+round-robin ``--reps`` times after a warm-up; times are medians, and the ratio
+``convmat / torch`` is the median of the per-round ratios (neighbouring calls see
+the same machine load, so a busy machine moves both sides alike). "peak MiB" is
 the largest extra memory NumPy allocated during one convmat call (tracemalloc),
 output included. All layers are float32; results are checked against torch.
 
@@ -54,14 +54,21 @@ TARGETS = {  # ratio convmat / torch the issue asks for
 }
 
 
-def median_time(fn: Callable[[], Any], reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
+def interleaved(calls: dict[str, Callable[[], Any]], reps: int) -> dict[str, list[float]]:
+    """Time every callable ``reps`` times, round-robin, after one warm-up call each.
+
+    Round-robin keeps the samples of one round close in time, so a change in the
+    machine's load hits every contender of that round alike.
+    """
+    for fn in calls.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {key: [] for key in calls}
+    for _ in range(reps):
+        for key, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - start)
+    return times
 
 
 def peak_bytes(fn: Callable[[], Any]) -> int:
@@ -122,8 +129,7 @@ def peers(kind: str, name: str, x: np.ndarray, w: np.ndarray, s: int, p: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=21)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--layers", default="ABCD")
     args = parser.parse_args()
@@ -144,7 +150,7 @@ def main() -> None:
             f"  {lib['user_api']}: {lib['internal_api']} {lib['version']} "
             f"{lib.get('architecture', '')} threads={lib['num_threads']} ({lib['prefix']})"
         )
-    print(f"timing: median of {args.reps} calls, median over {args.rounds} rounds\n")
+    print(f"timing: {args.reps} round-robin calls each; ratio = median of per-round ratios\n")
 
     header = (
         f"{'layer':5} {'op':15} {'convmat ms':>10} {'torch ms':>9} {'ratio':>6} "
@@ -160,13 +166,11 @@ def main() -> None:
         y = convmat.conv(x, w, stride=s, padding=p)
         for kind, data in (("conv", x), ("conv_transpose", y)):
             calls = peers(kind, name, data, w, s, p)
-            rounds: dict[str, list[float]] = {key: [] for key in calls}
-            ratios = []
-            for _ in range(args.rounds):
-                for key, fn in calls.items():
-                    rounds[key].append(median_time(fn, args.reps))
-                ratios.append(rounds["convmat"][-1] / rounds["torch"][-1])
-            ms = {key: 1e3 * statistics.median(v) for key, v in rounds.items()}
+            times = interleaved(calls, args.reps)
+            ms = {key: 1e3 * statistics.median(v) for key, v in times.items()}
+            ratio = statistics.median(
+                c / t for c, t in zip(times["convmat"], times["torch"], strict=True)
+            )
             ours = np.asarray(calls["convmat"]())
             ref = calls["torch"]().numpy()
             err = float(np.abs(ours - ref).max() / np.abs(ref).max())
@@ -175,7 +179,7 @@ def main() -> None:
             cells = [f"{ms[key]:9.2f}" if key in ms else f"{'-':>9}" for key in ("scipy", "pylops")]
             print(
                 f"{name:5} {kind:15} {ms['convmat']:10.2f} {ms['torch']:9.2f} "
-                f"{statistics.median(ratios):6.2f} {target if target else '-':>6} "
+                f"{ratio:6.2f} {target if target else '-':>6} "
                 f"{cells[0]} {cells[1]} {peak:8.1f} {err:11.1e}"
             )
     limits.restore_original_limits()
