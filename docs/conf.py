@@ -189,6 +189,21 @@ def describe_tuple_fields(
             return
 
 
+def private_helper_reference(_app: Any, _env: Any, node: Any, contnode: Any) -> Any:
+    """A docstring naming a private helper (e.g. ``load_photo`` of ``convmat._demo``) gets
+    plain text, as ``convmat._*`` targets do; any other unresolved name still warns."""
+    if node.get("refdomain") != "py":
+        return None
+    name = node.get("reftarget", "").rpartition(".")[2]
+    public = {n for module in API_MODULES for n in public_objects(module)}
+    private = [
+        module
+        for module_name, module in sys.modules.items()
+        if module_name.startswith("convmat._") and hasattr(module, name)
+    ]
+    return contnode if private and name not in public else None
+
+
 def reread_api_page(_app: Any, _env: Any, _added: Any, _changed: Any, _removed: Any) -> list[str]:
     """The API page depends on ``__all__``, not only on its own text: read it on every build."""
     return ["api"]
@@ -205,3 +220,4 @@ def setup(app: Any) -> None:
     app.connect("source-read", add_unlisted_names)
     app.connect("env-get-outdated", reread_api_page)
     app.connect("autodoc-process-docstring", describe_tuple_fields)
+    app.connect("missing-reference", private_helper_reference)
