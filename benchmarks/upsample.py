@@ -12,8 +12,9 @@ Data: a batch of 8×64 channel planes of 64×64, float32 (the issue's case).
 
 * ``upsample`` against ``F.interpolate`` (target: within 2× of torch);
 * ``matrix``: the same resize as ``upsample_matrix`` applied to all 512 planes,
-  ``(U @ X.reshape(512, -1).T).T`` — a reference and teaching path, timed
-  against the fast path (``build`` is the matrix's construction, once);
+  ``(U @ X.reshape(512, -1).T).T`` copied back to the batch layout — a reference
+  and teaching path, timed against the fast path (``build`` is the matrix's
+  construction, once; SciPy's sparse-times-dense product is single-threaded);
 * ``max_pool`` (kernel 2, with indices) and ``max_unpool`` against
   ``F.max_pool2d`` / ``F.max_unpool2d``, for scale.
 """
@@ -106,7 +107,7 @@ def main() -> None:
         calls = {
             "convmat": lambda kw=kwargs: convmat.upsample(x, **kw),
             "torch": lambda kw=kwargs: f.interpolate(xt, **kw),
-            "matrix": lambda u=U: (u @ planes.T).T,
+            "matrix": lambda u=U: (u @ planes.T).T.reshape(*SHAPE[:2], -1),  # copies to NCHW
         }
         times = rounds(calls, args.reps, args.rounds)
         ours = convmat.upsample(x, **kwargs)

@@ -259,6 +259,12 @@ def _last_writers(key: np.ndarray[Any, Any], total: int) -> np.ndarray[Any, Any]
     return last
 
 
+def _same_bits(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
+    """Bitwise equality (NaN equals itself, -0.0 differs from 0.0)."""
+    kind = np.dtype(f"u{a.dtype.itemsize}")
+    return bool(np.array_equal(a.view(kind), b.view(kind)))
+
+
 def _unpool_size(
     pooled: tuple[int, ...],
     k: tuple[int, ...],
@@ -366,9 +372,12 @@ def max_unpool(
     _check_range(ind, size, out)
     n_planes = math.prod(lead)
     key = (np.arange(n_planes)[:, None] * size + ind.reshape(n_planes, -1)).reshape(-1)
-    keep = _last_writers(key, n_planes * size)
+    values = arr.reshape(-1)
     result = np.zeros(n_planes * size, arr.dtype)
-    result[key[keep]] = arr.reshape(-1)[keep]
+    result[key] = values
+    if not _same_bits(result[key], values):  # a repeated index with different values
+        keep = _last_writers(key, n_planes * size)
+        result[key[keep]] = values[keep]
     return result.reshape(*lead, *out)
 
 
