@@ -50,18 +50,21 @@ class ConvTransposeUpsampler(NamedTuple):
         """``Cᵀ · P``: the transposed convolution's matrix after the replicate-padding matrix.
 
         ``P`` is itself a convolution matrix (a 1-tap identity kernel with
-        ``padding_mode="replicate"``), so nothing here is derived twice.
+        ``padding_mode="replicate"``), so nothing here is derived twice. Zero
+        kernel taps are not stored.
         """
         r = self.input_padding
         padded = tuple(n + 2 * r for n in self.spatial)
-        ct = conv_transpose_matrix(
+        matrix = conv_transpose_matrix(
             (1, *padded), self.weight, stride=self.stride, padding=self.padding
         )
-        if r == 0:
-            return ct
-        one = np.ones((1, 1) + (1,) * len(self.spatial))
-        pad = conv_matrix((1, *self.spatial), one, padding=r, padding_mode="replicate")
-        return (ct @ pad).tocsr()
+        if r:
+            one = np.ones((1, 1) + (1,) * len(self.spatial))
+            pad = conv_matrix((1, *self.spatial), one, padding=r, padding_mode="replicate")
+            matrix = (matrix @ pad).tocsr()
+        matrix.eliminate_zeros()  # the zero taps of one-hot and odd-stride tent kernels
+        matrix.sort_indices()
+        return matrix
 
     def apply(self, x: Any) -> np.ndarray[Any, Any]:
         """Run it through :func:`convmat.conv_transpose` on ``(N, C, *spatial)`` or one sample."""

@@ -96,7 +96,7 @@ def test_equals_upsample_matrix_and_fast_path(case: dict[str, Any], seed: int) -
     t = upsample_as_conv_transpose(case["spatial"], **_kwargs(case))
     U = upsample_matrix(case["spatial"], **_kwargs(case))
     M = t.matrix()
-    assert M.shape == U.shape
+    assert M.shape == U.shape and M.nnz == np.count_nonzero(M.data) and M.has_sorted_indices
     powers_of_two = all(s & (s - 1) == 0 for s in t.stride)
     if powers_of_two:  # every weight and product is dyadic: exact equality
         assert abs(M - U).max() == 0
