@@ -461,8 +461,12 @@ def upsample_matrix(
       ``i − 1 … i + 2`` clamped to the input (repeats summed).
 
     Indices are clamped to ``n − 1``; floors are taken of the float32-rounded
-    coordinate, as torch's ``floorf`` does, so the matrix matches ``F.interpolate``
-    for the dtype given, entry for entry. Every row of an interpolating mode sums
+    coordinate, as torch's ``floorf`` does, and ``r·(o + ½) − ½`` is rounded once, as
+    its fused multiply-add, so the matrix matches ``F.interpolate`` for the dtype
+    given, entry for entry. One more torch 2.13 CPU detail is reproduced: 2-d
+    ``nearest`` / ``nearest-exact`` whose output height plus width is at most 128
+    compute indices in float32 whatever the dtype, and ``nearest`` there copies an
+    axis of unchanged size and halves indices for exactly twice the size. Every row of an interpolating mode sums
     to 1; nearest rows hold a single 1; bed-of-nails rows one 1 or nothing.
 
     References
