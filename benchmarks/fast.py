@@ -7,8 +7,9 @@ libraries, ``torch.set_num_threads``). The contenders of a layer are called
 round-robin ``--reps`` times after a warm-up; times are medians, and the ratio
 ``convmat / torch`` is the median of the per-round ratios (neighbouring calls see
 the same machine load, so a busy machine moves both sides alike). "peak MiB" is
-the largest extra memory NumPy allocated during one convmat call (tracemalloc),
-output included. All layers are float32; results are checked against torch.
+the largest extra memory NumPy allocated during one cold convmat call
+(tracemalloc; the output and the work buffers convmat keeps between calls
+included). All layers are float32; results are checked against torch.
 
 Layers (N, C_in, H, W → C_out, kernel k, stride s, padding p):
 
@@ -72,6 +73,10 @@ def interleaved(calls: dict[str, Callable[[], Any]], reps: int) -> dict[str, lis
 
 
 def peak_bytes(fn: Callable[[], Any]) -> int:
+    """Peak NumPy allocation of one cold call: work buffers kept between calls count too."""
+    from convmat._fast import clear_scratch
+
+    clear_scratch()
     tracemalloc.start()
     tracemalloc.reset_peak()
     fn()

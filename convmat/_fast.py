@@ -15,6 +15,9 @@ layout of the batch (:func:`_tap_sum`):
 * Taps that share an offset across phases are one GEMM with the phases stacked
   (space-to-depth for a strided convolution, depth-to-space for a transposed one),
   so the GEMMs stay large; single-channel layers use AXPY per tap instead.
+* The padded planes and the junk-laden output are work buffers kept per thread
+  between calls (up to ``SCRATCH_LIMIT`` bytes each): fresh memory would pay
+  page faults on every call. Returned arrays are always fresh.
 
 The transposed layer splits its *output* into stride phases: output phase ``ρ``
 gathers the taps with ``t·d ≡ ρ (mod s)``, a stride-1 correlation of the input
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -76,6 +80,46 @@ def _check_bias(b: Array | None, channels: int) -> None:
 
 def _finish(y: Array, batched: bool) -> Array:
     return y if batched else y[0]
+
+
+# --------------------------------------------------------------------------- scratch memory
+
+SCRATCH_LIMIT = 32 * 2**20
+
+
+class _Scratch(threading.local):
+    """Per-thread work buffers, kept between calls (results never live in them)."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, Array] = {}
+
+
+_SCRATCH = _Scratch()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Array:
+    """An uninitialised work array, reused by the next call of the same thread.
+
+    Fresh memory costs page faults on first touch (a large share of a fast
+    convolution's time); buffers up to ``SCRATCH_LIMIT`` bytes are therefore kept
+    per thread and name. Larger ones are plain allocations, freed after the call.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > SCRATCH_LIMIT:
+        return np.empty(shape, dtype=dtype)
+    buffer = _SCRATCH.buffers.get(name)
+    if buffer is None or buffer.nbytes < nbytes:
+        raw = np.empty(nbytes + 64, dtype=np.uint8)
+        start = -raw.ctypes.data % 64  # cache-line aligned, whatever the dtype
+        buffer = raw[start : start + nbytes]
+        _SCRATCH.buffers[name] = buffer
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def clear_scratch() -> None:
+    """Release this thread's work buffers (benchmarks measure a cold call with it)."""
+    _SCRATCH.buffers.clear()
 
 
 # --------------------------------------------------------------------------- the tap sum
@@ -206,7 +250,7 @@ def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     )
     size = n_batch * math.prod(grid)
     n_blocks = math.prod(len(p) for p in phases)
-    planes = np.empty((groups, n_blocks * per_in, size), dtype=x.dtype)
+    planes = _scratch("planes", (groups, n_blocks * per_in, size), x.dtype)
     source = x.reshape(n_batch, groups, per_in, *spatial)
     source = np.moveaxis(source, 0, 2)  # (G, K, N, *spatial)
     for block, combo in enumerate(itertools.product(*phases)):
@@ -238,7 +282,7 @@ def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
             )
         )
     last = _flat_index([n_batch - 1, *(o - 1 for o in layer.out_spatial)], (n_batch, *grid))
-    out = np.empty((groups, per_out, size), dtype=x.dtype)
+    out = _scratch("out", (groups, per_out, size), x.dtype)
     _tap_sum(planes, taps, out, last + 1, (n_blocks, 1))
 
     y = np.empty((n_batch, c_out, *layer.out_spatial), dtype=x.dtype)
@@ -368,7 +412,7 @@ def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) 
     grid = tuple(sp + q for sp, q in zip(span, shifts, strict=True))
     size = n_batch * math.prod(grid)
 
-    planes = np.empty((groups, per_in, size), dtype=y.dtype)
+    planes = _scratch("planes", (groups, per_in, size), y.dtype)
     dest = planes.reshape(groups, per_in, n_batch, *grid)
     source = np.moveaxis(y.reshape(n_batch, groups, per_in, *layer.out_spatial), 0, 2)
     dst_index, src_index = [], []
@@ -395,7 +439,7 @@ def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) 
             )
         )
     last = _flat_index([n_batch - 1, *(sp - 1 for sp in span)], (n_batch, *grid))
-    out = np.empty((groups, n_blocks * per_out, size), dtype=y.dtype)
+    out = _scratch("out", (groups, n_blocks * per_out, size), y.dtype)
     done = _tap_sum(planes, taps, out, last + 1, (1, n_blocks))
 
     x = np.empty((n_batch, c_out, *layer.in_spatial), dtype=y.dtype)

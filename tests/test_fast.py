@@ -8,6 +8,7 @@ four transposed methods against each other.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from convmat import (
     _blas,
+    _fast,
     conv,
     conv_matrix,
     conv_transpose,
@@ -369,6 +371,33 @@ def test_empty_batch() -> None:
     for method in METHODS:
         y = conv_transpose(np.ones((0, 3, 2, 2)), w, method=method)
         assert y.shape == (0, 2, 3, 3)
+
+
+def test_results_never_share_the_work_buffers() -> None:
+    """Work buffers are reused between calls; returned arrays must not live in them."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((3, 2, 3, 3))
+    x1, x2 = rng.standard_normal((2, 2, 2, 9, 9))
+    y1 = conv(x1, w, padding=1)
+    t1 = conv_transpose(y1, w, padding=1)
+    first = y1.copy(), t1.copy()
+    conv(x2, w, padding=1)
+    conv_transpose(conv(x2, w, padding=1), w, padding=1)
+    assert_array_equal(y1, first[0])
+    assert_array_equal(t1, first[1])
+    _fast.clear_scratch()
+    assert_array_equal(conv(x1, w, padding=1), first[0])
+
+
+def test_threads_get_their_own_work_buffers() -> None:
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((4, 3, 3, 3))
+    inputs = [rng.standard_normal((2, 3, 20, 20)) for _ in range(8)]
+    expected = [conv(x, w, padding=1, stride=2) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda x: conv(x, w, padding=1, stride=2), inputs * 4))
+    for got, want in zip(results, expected * 4, strict=True):
+        assert_array_equal(got, want)
 
 
 def test_inputs_are_not_modified() -> None:
