@@ -126,8 +126,22 @@ def overlap_map(
         output_padding=output_padding,
         dilation=dilation,
     )
-    counts = ones_matrix(layer).sum(axis=0)
-    return np.asarray(counts, dtype=np.int64).reshape(layer.in_spatial)
+    # Zero padding makes the N-d pattern the product of the per-axis ones, so are the counts.
+    counts = np.ones((), dtype=np.int64)
+    for n, k, s, pad, op, d in zip(
+        layer.out_spatial,
+        layer.kernel_size,
+        layer.stride,
+        layer.padding,
+        layer.output_padding,
+        layer.dilation,
+        strict=True,
+    ):
+        axis = _transpose_layer(
+            (n,), kernel_size=k, stride=s, padding=(pad,), output_padding=op, dilation=d
+        )
+        counts = np.multiply.outer(counts, ones_matrix(axis).sum(axis=0))
+    return np.asarray(counts, dtype=np.int64)
 
 
 class Checkerboard(NamedTuple):
