@@ -460,10 +460,11 @@ def fit_kernel(
         raise TypeError(f"transposed must be a bool; got {transposed!r}")
     if method not in ("auto", "normal", "lsmr"):
         raise ValueError(f"method must be one of ('auto', 'normal', 'lsmr'); got {method!r}")
-    if isinstance(damp, (bool, np.bool_)) or not isinstance(damp, (int, float, np.number)):
-        raise TypeError(f"damp must be a real number; got {damp!r}")
-    if not damp >= 0:
-        raise ValueError(f"damp must be >= 0; got {damp!r}")
+    for name, value in (("damp", damp), ("atol", atol), ("btol", btol)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise TypeError(f"{name} must be a real number; got {value!r}")
+        if not value >= 0:
+            raise ValueError(f"{name} must be >= 0; got {value!r}")
     xb, yb = numeric_array(x_low, "x_low"), numeric_array(y_high, "y_high")
     if xb.ndim < 3 or yb.ndim != xb.ndim:
         raise ValueError(
