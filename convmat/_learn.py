@@ -461,7 +461,9 @@ def fit_kernel(
     if method not in ("auto", "normal", "lsmr"):
         raise ValueError(f"method must be one of ('auto', 'normal', 'lsmr'); got {method!r}")
     for name, value in (("damp", damp), ("atol", atol), ("btol", btol)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)
+        ):
             raise TypeError(f"{name} must be a real number; got {value!r}")
         if not value >= 0:
             raise ValueError(f"{name} must be >= 0; got {value!r}")
