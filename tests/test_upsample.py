@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from convmat import _upsample, upsample, upsample_matrix
-from tests.strategies import UPSAMPLE_MODES, resize_cases
+from tests.strategies import SCALES, UPSAMPLE_MODES, resize_cases
 
 FIXTURES = Path(__file__).parent / "fixtures" / "upsample.npz"
 ALL_MODES = (*UPSAMPLE_MODES, "bed_of_nails")
@@ -163,6 +163,28 @@ def test_matches_torch_interpolate(case: dict[str, Any], dtype: Any, seed: int) 
     assert_allclose(_planes(U, x, got.shape[2:]), reference, rtol=tol, atol=tol)
     if case["mode"].startswith("nearest"):
         assert_array_equal(got, reference)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nearest_indices_sweep(mode: str, dtype: Any) -> None:
+    """Every n ≤ 30 with every drawn scale and every size ≤ 40, 1-d and 2-d (both kernels)."""
+    torch = pytest.importorskip("torch")
+    fn = torch.nn.functional.interpolate
+    for n in range(1, 31):
+        ramp = np.arange(n, dtype=dtype)
+        args = [{"scale_factor": f} for f in SCALES if int(n * f) >= 1]
+        args += [{"size": m} for m in range(1, 41)]
+        for kwargs in args:
+            want = fn(torch.from_numpy(ramp[None, None]), mode=mode, **kwargs).numpy()
+            assert_array_equal(upsample(ramp[None, None], mode=mode, **kwargs), want, str(kwargs))
+            # 2-d: the same axis next to a short one (torch's small kernel) and a long one
+            for other in (2, 100):
+                plane = np.broadcast_to(ramp[:, None], (n, other))[None, None]
+                two = {k: (v, 1.0 if k == "scale_factor" else other) for k, v in kwargs.items()}
+                want = fn(torch.from_numpy(np.ascontiguousarray(plane)), mode=mode, **two)
+                got = upsample(plane, mode=mode, **two)
+                assert_array_equal(got, want.numpy(), str((n, two)))
 
 
 # ---------------------------------------------------------------- properties
