@@ -25,25 +25,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from upsample import median_time  # benchmarks/upsample.py: median of timed calls after a warm-up
 
 import convmat
 from convmat._demo import downscale, load_photo
-
-
-def median_time(fn: Callable[[], Any], reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_j(torch: Any, reps: int) -> tuple[str, float, float]:
