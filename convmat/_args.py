@@ -145,3 +145,24 @@ def numeric_array(a: Any, name: str) -> np.ndarray[Any, Any]:
     if kind not in "fc":
         raise TypeError(f"{name} must be a real or complex numeric array; got dtype {arr.dtype}")
     return arr
+
+
+def split_planes(
+    x: np.ndarray[Any, Any], ndim: int | None, what: str
+) -> tuple[int, tuple[int, ...]]:
+    """Spatial rank of ``x`` and its leading (batch, channel) shape.
+
+    ``x`` is ``(C, *spatial)`` or ``(N, C, *spatial)``. When no argument fixes the
+    rank (``ndim`` is None) it is ``x.ndim − 2``, a batch as torch's functional forms
+    take — except that a 2-d ``x`` can only be ``(C, L)``. ``what`` names the
+    rank's source in the message.
+    """
+    rank = max(x.ndim - 2, 1) if ndim is None else ndim
+    if x.ndim not in (rank + 1, rank + 2):
+        want = (
+            "(C, L) or (N, C, *spatial)"
+            if ndim is None
+            else f"(C, *spatial) or (N, C, *spatial) with {rank} spatial dims ({what})"
+        )
+        raise ValueError(f"x must have shape {want}; got shape {x.shape}")
+    return rank, x.shape[: x.ndim - rank]

@@ -45,9 +45,18 @@ def _index_dtype(nnz: int, shape: tuple[int, int]) -> type[np.signedinteger[Any]
 
 
 def check_max_bytes(
-    nnz: int, shape: tuple[int, int], dtype: np.dtype[Any], max_bytes: Any, what: str
+    nnz: int,
+    shape: tuple[int, int],
+    dtype: np.dtype[Any],
+    max_bytes: Any,
+    what: str,
+    alternative: str = "the matrix-free conv_operator / conv_transpose_operator",
 ) -> None:
-    """Refuse, with ``MemoryError``, a CSR matrix whose storage would exceed ``max_bytes``."""
+    """Refuse, with ``MemoryError``, a CSR matrix whose storage would exceed ``max_bytes``.
+
+    The message gives the estimate in human units and the two ways out: a larger
+    ``max_bytes``, or ``alternative`` (what computes the same without the matrix).
+    """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, float, np.integer)):
         raise TypeError(f"max_bytes must be a number of bytes; got {max_bytes!r}")
     if not max_bytes > 0:
@@ -58,8 +67,7 @@ def check_max_bytes(
         raise MemoryError(
             f"{what} of shape {shape} with {nnz:,} stored entries needs about "
             f"{human_bytes(estimate)}, more than max_bytes={human_bytes(float(max_bytes))}; raise "
-            f"max_bytes= if you have the memory, or use the matrix-free conv_operator / "
-            f"conv_transpose_operator"
+            f"max_bytes= if you have the memory, or use {alternative}"
         )
 
 

@@ -16,10 +16,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import as_int, ntuple, numeric_array, spatial_shape
+from convmat._args import as_int, ntuple, numeric_array, spatial_shape, split_planes
 from convmat._matrix import _index_dtype
 from convmat._shapes import conv_transpose_length, pool_length
-from convmat._upsample import split_planes
 
 
 class PoolGeometry(NamedTuple):

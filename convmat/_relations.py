@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import numeric_array
+from convmat._args import numeric_array, split_planes
 from convmat._matrix import conv_matrix, conv_transpose_matrix
-from convmat._upsample import keys_cubic, resize_plan, split_planes
+from convmat._upsample import keys_cubic, resize_plan
 
 #: Half-width of the interpolation kernel (in input samples) per mode.
 _REACH = {

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import ntuple, numeric_array, spatial_shape
+from convmat._args import ntuple, numeric_array, spatial_shape, split_planes
 from convmat._matrix import DEFAULT_MAX_BYTES, _index_dtype, check_max_bytes
 from convmat._shapes import upsample_length
 
@@ -346,14 +346,7 @@ def kron_csr(factors: list[sp.csr_array], max_bytes: Any, what: str) -> sp.csr_a
     shape = (math.prod(f.shape[0] for f in factors), math.prod(f.shape[1] for f in factors))
     nnz = math.prod(f.nnz for f in factors)
     dtype = np.result_type(*factors)
-    try:
-        check_max_bytes(nnz, shape, dtype, max_bytes, what)
-    except MemoryError as err:
-        advice = str(err).split("; raise max_bytes=")[0]
-        raise MemoryError(
-            f"{advice}; raise max_bytes= if you have the memory, or use the matrix-free "
-            f"convmat.upsample"
-        ) from None
+    check_max_bytes(nnz, shape, dtype, max_bytes, what, "the matrix-free convmat.upsample")
     cols, vals, mask = _padded(factors[0])
     for f in factors[1:]:
         c, v, k = _padded(f)
@@ -466,8 +459,9 @@ def upsample_matrix(
     given, entry for entry. One more torch 2.13 CPU detail is reproduced: 2-d
     ``nearest`` / ``nearest-exact`` whose output height plus width is at most 128
     compute indices in float32 whatever the dtype, and ``nearest`` there copies an
-    axis of unchanged size and halves indices for exactly twice the size. Every row of an interpolating mode sums
-    to 1; nearest rows hold a single 1; bed-of-nails rows one 1 or nothing.
+    axis of unchanged size and halves indices for exactly twice the size. Every row
+    of an interpolating mode sums to 1; nearest rows hold a single 1; bed-of-nails
+    rows one 1 or nothing.
 
     References
     ----------
@@ -506,27 +500,6 @@ def upsample_matrix(
         for (idx, w), n in zip(plan_taps(plan, ftype), plan.in_spatial, strict=True)
     ]
     return kron_csr(factors, max_bytes, "upsample matrix")
-
-
-def split_planes(
-    x: np.ndarray[Any, Any], ndim: int | None, what: str
-) -> tuple[int, tuple[int, ...]]:
-    """Spatial rank of ``x`` and its leading (batch, channel) shape.
-
-    ``x`` is ``(C, *spatial)`` or ``(N, C, *spatial)``. When no argument fixes the
-    rank (``ndim`` is None) it is ``x.ndim − 2``, a batch as torch's functional forms
-    take — except that a 2-d ``x`` can only be ``(C, L)``. ``what`` names the
-    rank's source in the message.
-    """
-    rank = max(x.ndim - 2, 1) if ndim is None else ndim
-    if x.ndim not in (rank + 1, rank + 2):
-        want = (
-            "(C, L) or (N, C, *spatial)"
-            if ndim is None
-            else f"(C, *spatial) or (N, C, *spatial) with {rank} spatial dims ({what})"
-        )
-        raise ValueError(f"x must have shape {want}; got shape {x.shape}")
-    return rank, x.shape[: x.ndim - rank]
 
 
 def _chunk(planes: int, per_plane: int) -> int:
