@@ -82,33 +82,38 @@ _GEMM, _AXPY = _load()
 _ENABLED = True  # tests switch this off to check the NumPy fallback gives the same results
 
 
-def _rows(a: Array) -> int | None:
-    """Leading dimension (in elements) of a 2-d view with a unit inner stride, else ``None``."""
-    item, columns = a.itemsize, int(a.shape[1])
-    if columns > 1 and a.strides[1] != item:
-        return None
-    if a.shape[0] == 1:
-        return max(1, columns)
-    stride = int(a.strides[0])
-    if stride % item or stride // item < max(1, columns):
-        return None
-    return stride // item
+def _layout(a: Array) -> tuple[bool, int] | None:
+    """``(row_major, leading dimension)`` of a 2-d view BLAS can read as it is, else ``None``.
+
+    Row-major: unit stride along axis 1; column-major: unit stride along axis 0.
+    """
+    item = a.itemsize
+    rows, columns = int(a.shape[0]), int(a.shape[1])
+    for row_major, inner, outer, extent in ((True, 1, 0, columns), (False, 0, 1, rows)):
+        if a.shape[inner] > 1 and a.strides[inner] != item:
+            continue
+        if a.shape[outer] == 1:
+            return row_major, max(1, extent)
+        stride = int(a.strides[outer])
+        if stride > 0 and stride % item == 0 and stride // item >= max(1, extent):
+            return row_major, stride // item
+    return None
 
 
 def gemm(a: Array, b: Array, c: Array, *, accumulate: bool) -> None:
     """``c = a @ b`` (``c += a @ b`` when ``accumulate``), in place.
 
-    ``a (M, K)``, ``b (K, L)``, ``c (M, L)`` share one dtype; ``c`` is written,
-    never reallocated.
+    ``a (M, K)``, ``b (K, L)``, ``c (M, L)`` share one dtype and may each be
+    row-major or column-major views; ``c`` is written, never reallocated.
     """
     fn = _GEMM.get(c.dtype) if _ENABLED and a.dtype == b.dtype == c.dtype else None
-    lda, ldb, ldc = _rows(a), _rows(b), _rows(c)
+    la, lb, lc = _layout(a), _layout(b), _layout(c)
     if (
         fn is None
-        or lda is None
-        or ldb is None
-        or ldc is None
-        or max(*a.shape, *b.shape, lda, ldb, ldc) > _INT_MAX
+        or la is None
+        or lb is None
+        or lc is None
+        or max(*a.shape, *b.shape, la[1], lb[1], lc[1]) > _INT_MAX
         or 0 in a.shape
         or 0 in c.shape
     ):
@@ -117,15 +122,24 @@ def gemm(a: Array, b: Array, c: Array, *, accumulate: bool) -> None:
         else:
             np.matmul(a, b, out=c)
         return
-    # Row-major c = a·b is column-major cᵀ = bᵀ·aᵀ: the views are passed as they are.
     m, k = a.shape
     n = b.shape[1]
     one = np.ones(1, dtype=c.dtype)
     beta = np.full(1, 1 if accumulate else 0, dtype=c.dtype)
+    # BLAS is column-major. A column-major c is c = op(a)·op(b); a row-major c is
+    # read as cᵀ = op(b)ᵀ·op(a)ᵀ. A row-major operand is its own transpose in
+    # column-major terms, so it takes "T" where a column-major one takes "N".
+    if lc[0]:
+        first, second, rows, cols = (b, lb), (a, la), n, m
+        flags = (b"N" if lb[0] else b"T", b"N" if la[0] else b"T")
+    else:
+        first, second, rows, cols = (a, la), (b, lb), m, n
+        flags = (b"T" if la[0] else b"N", b"T" if lb[0] else b"N")
     fn(
-        b"N", b"N", ctypes.c_int(n), ctypes.c_int(m), ctypes.c_int(k), one.ctypes.data,
-        b.ctypes.data, ctypes.c_int(ldb), a.ctypes.data, ctypes.c_int(lda),
-        beta.ctypes.data, c.ctypes.data, ctypes.c_int(ldc),
+        flags[0], flags[1], ctypes.c_int(rows), ctypes.c_int(cols), ctypes.c_int(k),
+        one.ctypes.data, first[0].ctypes.data, ctypes.c_int(first[1][1]),
+        second[0].ctypes.data, ctypes.c_int(second[1][1]),
+        beta.ctypes.data, c.ctypes.data, ctypes.c_int(lc[1]),
     )  # fmt: skip
 
 

@@ -277,6 +277,33 @@ def test_four_methods_agree_on_fractional_data(
 # ---------------------------------------------------------------- routes inside the gemm path
 
 
+def _force_layout(monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
+    """Make every GEMM tap sum run channels-first or channels-last, whatever its size."""
+    last = layout == "channels last"
+    monkeypatch.setattr(_fast, "CHANNELS_LAST_MIN", 2 if last else 2**62)
+    monkeypatch.setattr(_fast, "CHANNELS_LAST_ROW_FLOPS", 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_layers(modes=("zeros", "circular")), conv_transpose_layers(), st.data())
+def test_channels_last_layout_matches_the_matrix(
+    layer: dict[str, Any], t_layer: dict[str, Any], data: st.DataObject
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        _force_layout(patch, "channels last")
+        w = data.draw(small_ints(layer["weight_shape"]))
+        x = data.draw(small_ints((2, *layer["input_shape"])))
+        b = data.draw(small_ints((layer["weight_shape"][0],)))
+        C = conv_matrix(layer["input_shape"], w, **geometry(layer))
+        y = conv(x, w, b, **geometry(layer))
+        assert_array_equal(y.reshape(2, -1), (C @ x.reshape(2, -1).T).T + b.repeat(y[0, 0].size))
+        w = data.draw(small_ints(t_layer["weight_shape"]))
+        x = data.draw(small_ints((2, *t_layer["input_shape"])))
+        C = conv_transpose_matrix(t_layer["input_shape"], w, **geometry(t_layer))
+        y = conv_transpose(x, w, **geometry(t_layer))
+        assert_array_equal(y.reshape(2, -1), (C @ x.reshape(2, -1).T).T)
+
+
 @pytest.mark.parametrize(
     ("x_shape", "w_shape", "kwargs"),
     [
@@ -285,18 +312,22 @@ def test_four_methods_agree_on_fractional_data(
         ((2, 8, 17, 18), (6, 8, 3, 3), {"stride": 2, "padding": 1}),  # per-tap GEMMs
         ((2, 6, 15, 11), (6, 1, 3, 3), {"groups": 6, "padding": 1}),  # depthwise
         ((3, 4, 9, 8, 7), (2, 2, 3, 2, 3), {"groups": 2, "stride": (2, 1, 3), "dilation": 2}),
+        ((2, 6, 7, 9), (4, 3, 2, 3), {"groups": 2, "padding": ((1, 0), (2, 1))}),
     ],
 )
 @pytest.mark.parametrize("blas", [True, False])
+@pytest.mark.parametrize("layout", ["channels first", "channels last"])
 def test_routes_match_the_matrix(
     x_shape: tuple[int, ...],
     w_shape: tuple[int, ...],
     kwargs: dict[str, Any],
     blas: bool,
+    layout: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each route of the tap sum, through BLAS and through the NumPy fallback."""
+    """Each route of the tap sum, in both memory layouts, through BLAS and NumPy."""
     monkeypatch.setattr(_blas, "_ENABLED", blas)
+    _force_layout(monkeypatch, layout)
     rng = np.random.default_rng(7)
     x = rng.integers(-3, 4, x_shape).astype(np.float64)
     w = rng.integers(-3, 4, w_shape).astype(np.float64)
