@@ -12,7 +12,8 @@ layout of the batch (:func:`_tap_sum`):
   on a strided view (no im2col copy), accumulated into the output by BLAS.
   Output positions whose window runs into the gap between rows (the padding)
   are computed as junk and cropped at the end; neighbouring rows share one
-  zero gap (:func:`_pitch`), which keeps the junk to ``max(lo, hi)`` a row.
+  zero gap (:func:`_pitch`), so a stride-1 row carries ``d·(k−1) − min(lo, hi)``
+  junk positions (``max(lo, hi)`` for "same" padding).
 * Taps that share an offset across phases are one GEMM with the phases stacked
   (space-to-depth for a strided convolution, depth-to-space for a transposed one),
   so the GEMMs stay large; single-channel layers use AXPY per tap instead.
@@ -248,8 +249,8 @@ def _pitch(length: int, valid: int, data: Sequence[tuple[int, int]]) -> int:
     data in ``[start, stop)`` (one range per phase plane) and zeros around it. The
     next row may start once this row's data has ended, provided that reads past
     this row's pitch (up to ``length``) land in the next row's leading zeros:
-    ``pitch >= stop`` and ``pitch >= length − start``. Rows that share one gap
-    instead of each bringing two save ``(k − 1)·d`` positions of work a row.
+    ``pitch >= stop`` and ``pitch >= length − start``. With stride 1 that is
+    ``n + max(lo, hi)`` instead of ``n + lo + hi``: ``min(lo, hi)`` less work a row.
     """
     filled = [(a, b) for a, b in data if b > a]
     if not filled:
