@@ -166,3 +166,18 @@ def split_planes(
         )
         raise ValueError(f"x must have shape {want}; got shape {x.shape}")
     return rank, x.shape[: x.ndim - rank]
+
+
+def nonnegative(value: Any, name: str) -> float:
+    """A real number ``>= 0`` (a solver tolerance, a damping), as a float.
+
+    >>> nonnegative(1e-8, "atol")
+    1e-08
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    if not value >= 0:
+        raise ValueError(f"{name} must be >= 0; got {value!r}")
+    return float(value)

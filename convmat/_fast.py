@@ -457,6 +457,7 @@ def conv(
         dilation=dilation,
         groups=groups,
         padding_mode=padding_mode,
+        input_name="x",
     )
     _check_bias(b, layer.out_channels)
     with np.errstate(**QUIET):
@@ -803,6 +804,7 @@ def conv_transpose(
         output_padding=output_padding,
         dilation=dilation,
         groups=groups,
+        input_name="x",
     )
     _check_bias(b, layer.in_channels)
     with np.errstate(**QUIET):

@@ -100,15 +100,15 @@ def _weight_shape(weight_shape: Any, name: str = "weight") -> tuple[int, ...]:
     return shape
 
 
-def _channels(input_shape: Any, ndim: int) -> tuple[int, tuple[int, ...]]:
+def _channels(input_shape: Any, ndim: int, name: str) -> tuple[int, tuple[int, ...]]:
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, (Sequence, np.ndarray)):
-        raise TypeError(f"input_shape must be a sequence (C_in, *spatial); got {input_shape!r}")
+        raise TypeError(f"{name} must be a sequence (C_in, *spatial); got {input_shape!r}")
     if len(input_shape) != ndim + 1:
         raise ValueError(
-            f"input_shape must be (C_in, *spatial) with {ndim} spatial dims to match the weight; "
+            f"{name} must be (C_in, *spatial) with {ndim} spatial dims to match the weight; "
             f"got {tuple(input_shape)!r}"
         )
-    shape = spatial_shape(input_shape, "input_shape")
+    shape = spatial_shape(input_shape, name)
     return shape[0], shape[1:]
 
 
@@ -137,14 +137,16 @@ def conv_layer(
     dilation: Any = 1,
     groups: Any = 1,
     padding_mode: str = "zeros",
+    input_name: str = "input_shape",
 ) -> Layer:
     """Validate a convolution and return its :class:`Layer`.
 
     ``weight_shape`` is ``(C_out, C_in // groups, *kernel_size)`` as in ``torch.nn.ConvNd``.
+    ``input_name`` names the input in messages (``"x"`` when it comes from an array).
     """
     w = _weight_shape(weight_shape)
-    c_in, spatial = _channels(input_shape, len(w) - 2)
-    g = _groups(groups, c_in, w[0], w[1], "input_shape")
+    c_in, spatial = _channels(input_shape, len(w) - 2, input_name)
+    g = _groups(groups, c_in, w[0], w[1], input_name)
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {PADDING_MODES}; got {padding_mode!r}")
     geo = conv_geometry(spatial, w[2:], stride=stride, padding=padding, dilation=dilation)
@@ -171,19 +173,21 @@ def conv_transpose_layer(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: Any = 1,
+    input_name: str = "input_shape",
 ) -> Layer:
     """Validate a transposed convolution and return the forward :class:`Layer` it transposes.
 
     ``weight_shape`` is ``(C_in, C_out // groups, *kernel_size)`` as in
     ``torch.nn.ConvTransposeNd`` — the layout of that forward convolution.
+    ``input_name`` names the input in messages.
     """
     w = _weight_shape(weight_shape)
-    c_in, spatial = _channels(input_shape, len(w) - 2)
+    c_in, spatial = _channels(input_shape, len(w) - 2, input_name)
     g = as_int(groups, "groups")
     if g < 1:
         raise ValueError(f"groups must be >= 1; got {g}")
     if c_in != w[0]:
-        raise ValueError(f"input_shape channels must equal weight.shape[0] = {w[0]}; got {c_in}")
+        raise ValueError(f"{input_name} channels must equal weight.shape[0] = {w[0]}; got {c_in}")
     if c_in % g:
         raise ValueError(
             f"groups must divide the input channels; got groups={g} with {c_in} input channels"

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import as_int, ntuple, numeric_array
+from convmat._args import as_int, nonnegative, ntuple, numeric_array
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, check_max_bytes
 from convmat._pattern import IntArray, Pattern, pattern_nnz, spatial_pattern
@@ -461,12 +461,7 @@ def fit_kernel(
     if method not in ("auto", "normal", "lsmr"):
         raise ValueError(f"method must be one of ('auto', 'normal', 'lsmr'); got {method!r}")
     for name, value in (("damp", damp), ("atol", atol), ("btol", btol)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, float, np.integer, np.floating)
-        ):
-            raise TypeError(f"{name} must be a real number; got {value!r}")
-        if not value >= 0:
-            raise ValueError(f"{name} must be >= 0; got {value!r}")
+        nonnegative(value, name)
     xb, yb = numeric_array(x_low, "x_low"), numeric_array(y_high, "y_high")
     if xb.ndim < 3 or yb.ndim != xb.ndim:
         raise ValueError(

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.sparse import csr_array
 from scipy.sparse.linalg import LinearOperator, lsmr
 
-from convmat._args import as_int, numeric_array
+from convmat._args import as_int, nonnegative, numeric_array
 from convmat._fast import QUIET, conv_engine, conv_transpose_engine
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
@@ -302,14 +302,6 @@ class DeconvolveResult(NamedTuple):
         return self.istop in (0, 1, 2, 4, 5)
 
 
-def _tolerance(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0; got {value!r}")
-    return float(value)
-
-
 def deconvolve(
     y: Any,
     weight: Any,
@@ -408,7 +400,7 @@ def deconvolve(
             f"{op.input_shape}); got shape {b.shape}"
         )
     options = {
-        name: _tolerance(value, name)
+        name: nonnegative(value, name)
         for name, value in (("damp", damp), ("atol", atol), ("btol", btol), ("conlim", conlim))
     }
     limit = None if iter_lim is None else as_int(iter_lim, "iter_lim")

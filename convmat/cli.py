@@ -183,8 +183,10 @@ def _explain_size(text: str, name: str) -> tuple[int, ...]:
     if len(size) > 3 or min(size) < 1:
         raise UsageError(f"{name} must have 1 to 3 sizes, each >= 1, like 2x2; got {text!r}")
     if _prod(size) > _EXPLAIN_MAX[name]:
-        raise UsageError(f"{name} must have at most {_EXPLAIN_MAX[name]} elements to be read as "
-                         f"formulas; got {text!r}")
+        raise UsageError(
+            f"{name} must have at most {_EXPLAIN_MAX[name]} elements to be read as "
+            f"formulas; got {text!r}"
+        )
     return size
 
 
@@ -210,15 +212,18 @@ def parse_values(text: str, sizes: dict[str, tuple[int, ...]]) -> dict[str, list
     values: dict[str, list[str]] = {}
     for key, body in zip(parts[1::2], parts[2::2], strict=True):
         if key not in sizes or key in values:
-            raise UsageError(f"--values keys must be {' and '.join(sizes)}, each once; "
-                             f"got {text!r}")
+            raise UsageError(
+                f"--values keys must be {' and '.join(sizes)}, each once; got {text!r}"
+            )
         tokens = [t for t in re.split(r"[\s,;\[\]()]+", body) if t]
         bad = [t for t in tokens if not _NUMBER.fullmatch(t)]
         if bad:
             raise UsageError(f"--values must give numbers such as 3, -0.5 or 1/2; got {bad[0]!r}")
         if len(tokens) != _prod(sizes[key]):
-            raise UsageError(f"--values {key} must have {_prod(sizes[key])} numbers for size "
-                             f"{_fmt(sizes[key])}; got {len(tokens)}")
+            raise UsageError(
+                f"--values {key} must have {_prod(sizes[key])} numbers for size "
+                f"{_fmt(sizes[key])}; got {len(tokens)}"
+            )
         values[key] = tokens
     return values
 
@@ -230,16 +235,19 @@ def _explain(args: argparse.Namespace) -> int:
     kernel = _explain_size(args.kernel, "--kernel")
     ndim = len(spatial)
     if len(kernel) != ndim:
-        raise UsageError(f"--kernel must have {ndim} sizes like --input {args.input}; "
-                         f"got {args.kernel!r}")
+        raise UsageError(
+            f"--kernel must have {ndim} sizes like --input {args.input}; got {args.kernel!r}"
+        )
     geometry: dict[str, Any] = {
         "stride": _explain_axes(args.stride, "--stride", ndim),
         "dilation": _explain_axes(args.dilation, "--dilation", ndim),
     }
     if args.padding in ("same", "valid", "full"):
         if not args.conv:
-            raise UsageError(f"--padding {args.padding} needs --conv (a transposed layer takes "
-                             f"the forward layer's padding as numbers, as torch does)")
+            raise UsageError(
+                f"--padding {args.padding} needs --conv (a transposed layer takes "
+                f"the forward layer's padding as numbers, as torch does)"
+            )
         geometry["padding"] = args.padding
     else:
         geometry["padding"] = _explain_axes(args.padding, "--padding", ndim)
@@ -249,17 +257,25 @@ def _explain(args: argparse.Namespace) -> int:
         if args.steps:
             raise UsageError("--steps shows the scatter steps of --transposed only")
     else:
-        geometry["output_padding"] = _explain_axes(args.output_padding or "0",
-                                                   "--output-padding", ndim)
+        geometry["output_padding"] = _explain_axes(
+            args.output_padding or "0", "--output-padding", ndim
+        )
     values = parse_values(args.values, {"X": spatial, "K": kernel}) if args.values else {}
 
     from convmat.symbolic import _can_encode, _explain  # SymPy is imported on this path only
 
     style = "latex" if args.latex else "unicode" if _can_encode(sys.stdout) else "ascii"
     lines, ok = _explain(
-        spatial, kernel, transposed=not args.conv, geometry=geometry, steps=args.steps,
-        matrix=args.matrix, style=style, width=shutil.get_terminal_size((100, 24)).columns,
-        x_values=values.get("X"), k_values=values.get("K"),
+        spatial,
+        kernel,
+        transposed=not args.conv,
+        geometry=geometry,
+        steps=args.steps,
+        matrix=args.matrix,
+        style=style,
+        width=shutil.get_terminal_size((100, 24)).columns,
+        x_values=values.get("X"),
+        k_values=values.get("K"),
     )
     print("\n".join(lines), flush=True)
     return 0 if ok else 1
@@ -272,11 +288,20 @@ def _overlap_layers(args: argparse.Namespace, ndim: int) -> list[tuple[str, dict
     """The layer of --kernel/--stride/... (if given) then the --stack layers, as stack specs."""
     texts = []
     if args.kernel is not None:
-        options = {"k": args.kernel, "s": args.stride, "p": args.padding, "d": args.dilation,
-                   "op": args.output_padding}
+        options = {
+            "k": args.kernel,
+            "s": args.stride,
+            "p": args.padding,
+            "d": args.dilation,
+            "op": args.output_padding,
+        }
         defaults = {"p": "0", "d": "1", "op": "0"}
-        texts.append("tconv:" + ",".join(f"{key}={value}" for key, value in options.items()
-                                         if defaults.get(key) != value))
+        texts.append(
+            "tconv:"
+            + ",".join(
+                f"{key}={value}" for key, value in options.items() if defaults.get(key) != value
+            )
+        )
     texts += args.stack
     if not texts:
         raise UsageError("overlap needs --kernel or --stack layers, e.g. --kernel 3 --stride 2")
@@ -292,9 +317,13 @@ def _overlap_spec(text: str, ndim: int) -> dict[str, Any]:
         spec = parse_layer(text, ndim)
         if spec.target is not None:
             raise UsageError(f"to= has no meaning for overlap; got {text!r}")
-        return {"kind": kind, "kernel_size": spec.kernel_size, "stride": spec.stride,
-                "padding": spec.padding, "dilation": spec.dilation} | (
-            {"output_padding": spec.output_padding or 0} if spec.transposed else {})
+        return {
+            "kind": kind,
+            "kernel_size": spec.kernel_size,
+            "stride": spec.stride,
+            "padding": spec.padding,
+            "dilation": spec.dilation,
+        } | ({"output_padding": spec.output_padding or 0} if spec.transposed else {})
     options: dict[str, str] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
@@ -306,8 +335,11 @@ def _overlap_spec(text: str, ndim: int) -> dict[str, Any]:
     scale = parse_size(options["s"], f"s in {text!r}")
     if len(scale) not in (1, ndim):
         raise UsageError(f"s must have 1 or {ndim} values; got {_fmt(scale)} in {text!r}")
-    return {"kind": "upsample", "scale_factor": scale * ndim if len(scale) == 1 else scale,
-            "mode": options.get("mode", "nearest")}
+    return {
+        "kind": "upsample",
+        "scale_factor": scale * ndim if len(scale) == 1 else scale,
+        "mode": options.get("mode", "nearest"),
+    }
 
 
 def _overlap(args: argparse.Namespace) -> int:
@@ -340,8 +372,10 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"convmat demo: error: {err}", file=sys.stderr)
         return 1
     h, w = result.original.shape
-    print(f"Super-resolution x2 of matplotlib's grace_hopper.jpg: {h}x{w} grayscale, "
-          f"2x2 average -> {h // 2}x{w // 2}, upsampled back")
+    print(
+        f"Super-resolution x2 of matplotlib's grace_hopper.jpg: {h}x{w} grayscale, "
+        f"2x2 average -> {h // 2}x{w // 2}, upsampled back"
+    )
     print(result.table())
     print(f"best PSNR: {result.best}")
     for label, fit in result.fits.items():
@@ -374,22 +408,37 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--input", default="2x2", help="input size, 1 to 3 dims (default 2x2)")
     explain.add_argument("--kernel", default="2x2", help="kernel size (default 2x2)")
     explain.add_argument("--stride", default="1", help="int or one per axis, e.g. 2 or 2x1")
-    explain.add_argument("--padding", default="0",
-                         help="int or one per axis; --conv also takes same, valid or full")
+    explain.add_argument(
+        "--padding", default="0", help="int or one per axis; --conv also takes same, valid or full"
+    )
     explain.add_argument("--dilation", default="1", help="int or one per axis")
     explain.add_argument("--output-padding", default=None, help="int or one per axis (transposed)")
     kind = explain.add_mutually_exclusive_group()
-    kind.add_argument("--transposed", dest="conv", action="store_false",
-                      help="a transposed convolution (the default)")
+    kind.add_argument(
+        "--transposed",
+        dest="conv",
+        action="store_false",
+        help="a transposed convolution (the default)",
+    )
     kind.add_argument("--conv", dest="conv", action="store_true", help="a convolution")
-    explain.add_argument("--steps", action=argparse.BooleanOptionalAction, default=None,
-                         help="show the scatter steps (default: when the input has <= 16 elements)")
-    explain.add_argument("--matrix", action=argparse.BooleanOptionalAction, default=None,
-                         help="show C and Cᵀ (default: when C is at most 16x25)")
+    explain.add_argument(
+        "--steps",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the scatter steps (default: when the input has <= 16 elements)",
+    )
+    explain.add_argument(
+        "--matrix",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show C and Cᵀ (default: when C is at most 16x25)",
+    )
     explain.add_argument("--latex", action="store_true", help="print LaTeX for papers and slides")
-    explain.add_argument("--values", metavar="X=...,K=...",
-                         help="numbers for the check, C order, e.g. X=0,1,2,3,K=1,0,0,1 "
-                              "(default 0, 1, 2, ...)")
+    explain.add_argument(
+        "--values",
+        metavar="X=...,K=...",
+        help="numbers for the check, C order, e.g. X=0,1,2,3,K=1,0,0,1 (default 0, 1, 2, ...)",
+    )
     explain.set_defaults(run=_explain, conv=False)
 
     shape = verbs.add_parser(
@@ -437,13 +486,20 @@ def build_parser() -> argparse.ArgumentParser:
     overlap.add_argument("--dilation", default="1", help="int or one per axis (default 1)")
     overlap.add_argument("--output-padding", default="0", help="int or one per axis (default 0)")
     overlap.add_argument("--input", default="4x4", help="input spatial size (default 4x4)")
-    overlap.add_argument("--stack", nargs="+", default=[], metavar="LAYER",
-                         help="further layers: tconv:k=3,s=2,p=1[,d=1,op=0], conv:k=3,p=1 or "
-                              "up:s=2[,mode=bilinear]")
+    overlap.add_argument(
+        "--stack",
+        nargs="+",
+        default=[],
+        metavar="LAYER",
+        help="further layers: tconv:k=3,s=2,p=1[,d=1,op=0], conv:k=3,p=1 or up:s=2[,mode=bilinear]",
+    )
     overlap.set_defaults(run=_overlap)
 
-    demo = verbs.add_parser("demo", help="worked demonstrations on real data",
-                            description="Worked demonstrations on real data.")
+    demo = verbs.add_parser(
+        "demo",
+        help="worked demonstrations on real data",
+        description="Worked demonstrations on real data.",
+    )
     demos = demo.add_subparsers(dest="demo", metavar="DEMO", required=True)
     superres = demos.add_parser(
         "superres",
@@ -456,8 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Needs matplotlib."
         ),
     )
-    superres.add_argument("--out", default="superres", metavar="DIR",
-                          help="directory for the PNG files (default ./superres)")
+    superres.add_argument(
+        "--out",
+        default="superres",
+        metavar="DIR",
+        help="directory for the PNG files (default ./superres)",
+    )
     superres.set_defaults(run=_demo)
     return parser
 

@@ -499,9 +499,9 @@ def test_input_array_errors() -> None:
         conv(np.ones((5, 5)), w)
     with pytest.raises(ValueError, match=r"with 2 spatial dims to match the weight; got shape"):
         conv(np.ones((1, 1, 2, 5, 5)), w)
-    with pytest.raises(ValueError, match=r"input_shape channels must equal weight.shape\[1\]"):
+    with pytest.raises(ValueError, match=r"x channels must equal weight.shape\[1\]"):
         conv(np.ones((1, 3, 5, 5)), w)
-    with pytest.raises(ValueError, match=r"input_shape channels must equal weight.shape\[0\]"):
+    with pytest.raises(ValueError, match=r"x channels must equal weight.shape\[0\]"):
         conv_transpose(np.ones((1, 3, 5, 5)), w)
     with pytest.raises(TypeError, match="x must be a real or complex numeric array; got dtype"):
         conv(np.array([["a"]]), w)

@@ -24,16 +24,6 @@ D2L_X = np.array([[0.0, 1.0], [2.0, 3.0]])
 D2L_K = np.array([[[[0.0, 1.0], [2.0, 3.0]]]])
 
 
-def _normalise(geometry: dict[str, Any]) -> dict[str, Any]:
-    """JSON lists back to the tuples the API documents."""
-    return {
-        key: tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        if isinstance(value, list)
-        else value
-        for key, value in geometry.items()
-    }
-
-
 def _apply(matrix: sp.csr_array, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """Apply a one-sample matrix to a batch, as the design card says."""
     return np.asarray((matrix @ x.reshape(x.shape[0], -1).T).T)
@@ -112,7 +102,7 @@ def test_fixtures_without_torch() -> None:
     while f"{count}_meta" in data:
         meta = json.loads(str(data[f"{count}_meta"]))
         x, w, b, y = (data[f"{count}_{key}"] for key in "xwby")
-        kwargs = _normalise(meta["geometry"])
+        kwargs = meta["geometry"]  # JSON lists: every form the API accepts
         build = conv_transpose_matrix if meta["transposed"] else conv_matrix
         C = build(x.shape[1:], w, **kwargs)
         channels = y.shape[1]
