@@ -34,7 +34,18 @@ __all__ = [
 
 
 def has_torch() -> bool:
-    """Whether PyTorch can be imported (without importing it)."""
+    """Whether PyTorch can be imported, found without importing it.
+
+    Returns
+    -------
+    bool
+        ``True`` when ``import torch`` would find a package.
+
+    Examples
+    --------
+    >>> isinstance(has_torch(), bool)
+    True
+    """
     return importlib.util.find_spec("torch") is not None
 
 
@@ -68,6 +79,24 @@ def torch_conv(
     ``padding`` may take every convmat form; pairs, ``"full"`` and non-zero
     ``padding_mode`` are applied with ``torch.nn.functional.pad`` first, as
     ``torch.nn.ConvNd`` does for its padding modes.
+
+    Parameters
+    ----------
+    x : array_like, shape ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``
+    weight : array_like, shape ``(C_out, C_in // groups, *kernel_size)``
+    bias : array_like, shape ``(C_out,)``, optional
+    stride, padding, dilation, groups, padding_mode
+        As :func:`convmat.conv` (validated by the same checker).
+
+    Returns
+    -------
+    numpy.ndarray
+        torch's output, batched or not as ``x`` is, in ``x``'s dtype.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When PyTorch is not installed.
 
     Examples
     --------
@@ -133,6 +162,24 @@ def torch_conv_transpose(
 
     ``(low, high)`` padding pairs, which torch does not take, are applied by
     cropping the unpadded result.
+
+    Parameters
+    ----------
+    x : array_like, shape ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``
+    weight : array_like, shape ``(C_in, C_out // groups, *kernel_size)``
+    bias : array_like, shape ``(C_out,)``, optional
+    stride, padding, output_padding, dilation, groups
+        As :func:`convmat.conv_transpose` (validated by the same checker).
+
+    Returns
+    -------
+    numpy.ndarray
+        torch's output, batched or not as ``x`` is, in ``x``'s dtype.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When PyTorch is not installed.
 
     Examples
     --------
