@@ -14,7 +14,7 @@ from convmat._checkerboard import (
     resize_conv_matrix,
     stack_overlap,
 )
-from convmat._demo import SuperResolution, superres_demo
+from convmat._demo import SuperResolution, load_photo, superres_demo
 from convmat._fast import conv, conv_transpose, zero_insert
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
 from convmat._matrix import conv_matrix, conv_transpose_matrix
@@ -65,6 +65,7 @@ __all__ = [
     "deconvolution_report",
     "deconvolve",
     "fit_kernel",
+    "load_photo",
     "max_pool",
     "max_pool_matrix",
     "max_unpool",

@@ -16,41 +16,84 @@ import numpy as np
 from convmat._checkerboard import periodic_energy, phase_means
 from convmat._fast import conv, conv_transpose
 from convmat._learn import KernelFit, fit_kernel
+from convmat._optional import require_matplotlib
 from convmat._upsample import upsample
 
 Array = np.ndarray[Any, Any]
 
 #: ITU-R BT.601 luma weights: grayscale = 0.299 R + 0.587 G + 0.114 B.
 LUMA = (0.299, 0.587, 0.114)
+#: The image files among matplotlib's sample data that :func:`load_photo` reads.
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def load_photo(name: str = "grace_hopper.jpg") -> Array:
-    """A sample photograph shipped by matplotlib, as grayscale float64 in ``[0, 1]``.
+    """A sample photograph shipped with matplotlib, as a grayscale float64 image in ``[0, 1]``.
+
+    The test picture of the notebooks and of :func:`superres_demo`: real texture (hair,
+    fabric, edges), so upsamplers and their artifacts look as they would on data, and no
+    download (matplotlib ships it).
 
     Parameters
     ----------
     name : str
-        A file of ``matplotlib.cbook.get_sample_data``; the default is the
-        600×512 portrait of Grace Hopper.
+        An image file of matplotlib's sample data (``matplotlib.cbook.get_sample_data``):
+        ``"grace_hopper.jpg"`` (the default, a 600×512 portrait of Grace Hopper),
+        ``"logo2.png"`` or ``"Minduka_Present_Blue_Pack.png"``.
 
     Returns
     -------
-    ndarray, shape ``(H, W)``
-        BT.601 luma of the RGB image, scaled to ``[0, 1]``.
+    ndarray, shape ``(H, W)``, float64
+        The BT.601 luma of the image, in ``[0, 1]``. Add the batch and channel axes,
+        ``photo[None, None]``, to pass it to a layer.
 
     Raises
     ------
+    TypeError
+        If ``name`` is not a str.
+    ValueError
+        If ``name`` is not a ``.jpg`` or ``.png`` file of matplotlib's sample data.
     ModuleNotFoundError
-        When matplotlib (the ``test`` extra) is not installed.
+        When matplotlib (the ``test`` and ``docs`` extras) is not installed.
+
+    See Also
+    --------
+    superres_demo : upsamples this photograph every way and scores each.
+    convmat.plot.image : draws it.
+
+    Notes
+    -----
+    Pixel values are ``(0.299 R + 0.587 G + 0.114 B) / 255`` for an 8-bit RGB file (ITU-R
+    BT.601 luma; matplotlib reads a PNG as floats in ``[0, 1]`` already, so there the
+    division is skipped). An alpha channel is dropped; a grayscale file is kept as it is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convmat
+    >>> photo = convmat.load_photo()
+    >>> photo.shape, photo.dtype
+    ((600, 512), dtype('float64'))
+    >>> bool(0.0 <= photo.min() < photo.max() <= 1.0)
+    True
+
+    Batch and channel axes first, as the layers take it; a 2×2 average halves it:
+
+    >>> convmat.conv(photo[None, None], np.full((1, 1, 2, 2), 0.25), stride=2).shape
+    (1, 1, 300, 256)
     """
-    try:
-        from matplotlib import cbook, image
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            "the super-resolution demo needs matplotlib for its sample photograph and PNG "
-            "output; pip install matplotlib (or convmat[test])"
-        ) from err
-    rgb = np.asarray(image.imread(cbook.get_sample_data(name, asfileobj=False)))
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str; got {type(name).__name__}")
+    require_matplotlib("load_photo")
+    from matplotlib import cbook, image
+
+    path = Path(cbook.get_sample_data(name, asfileobj=False))
+    if path.suffix.lower() not in PHOTO_SUFFIXES or not path.is_file():
+        raise ValueError(
+            "name must be a .jpg or .png file of matplotlib's sample data, such as "
+            f"'grace_hopper.jpg'; got {name!r}"
+        )
+    rgb = np.asarray(image.imread(path))
     scale = 255.0 if rgb.dtype == np.uint8 else 1.0
     gray = rgb.astype(np.float64) if rgb.ndim == 2 else rgb[..., :3].astype(np.float64) @ LUMA
     return np.asarray(gray / scale)
@@ -159,12 +202,13 @@ def _apply(low: Array, fit: KernelFit, geometry: tuple[int, int, int]) -> Array:
 def superres_demo(out: Any = None, *, name: str = "grace_hopper.jpg") -> SuperResolution:
     """Upsample a real photograph ×2 by every method and score each against the original.
 
-    The photograph (matplotlib's sample data) is made grayscale (BT.601 luma),
-    cropped to even sizes and downscaled ×2 by 2×2 averaging (:func:`downscale`).
-    It is then upsampled back by ``upsample`` with nearest, bilinear, bicubic and bed
-    of nails, and by two transposed convolutions whose kernels :func:`fit_kernel`
-    learns by least squares from the (low, original) pair: k=4, s=2, p=1 (s divides
-    k) and k=3, s=2, p=1, output_padding=1 (it does not).
+    The photograph of :func:`load_photo` (matplotlib's sample data, grayscale) is
+    cropped to even sizes and downscaled ×2 by 2×2 averaging (a box kernel of
+    stride 2, :func:`conv`). It is then upsampled back by ``upsample`` with nearest,
+    bilinear, bicubic and bed of nails, and by transposed convolutions whose kernels
+    :func:`fit_kernel` learns by least squares from the (low, original) pair: k=4, s=2,
+    p=1 (s divides k), k=3, s=2, p=1, output_padding=1 (it does not) and k=8, s=2, p=3
+    (bicubic's support).
 
     Parameters
     ----------
@@ -173,7 +217,7 @@ def superres_demo(out: Any = None, *, name: str = "grace_hopper.jpg") -> SuperRe
         and ``superres_errors.png`` (a zoomed error map per method, where the k=3
         checkerboard shows); created if missing. ``None`` writes nothing.
     name : str
-        The sample image (see :func:`load_photo`).
+        The sample image, as :func:`load_photo` takes it.
 
     Returns
     -------
@@ -185,10 +229,12 @@ def superres_demo(out: Any = None, *, name: str = "grace_hopper.jpg") -> SuperRe
     ------
     ModuleNotFoundError
         When matplotlib is missing (it supplies the photograph and writes the PNGs).
+    TypeError, ValueError
+        If ``name`` is not an image of matplotlib's sample data (see :func:`load_photo`).
 
     See Also
     --------
-    fit_kernel, periodic_energy, checkerboard
+    load_photo, fit_kernel, periodic_energy, checkerboard
 
     Notes
     -----
@@ -210,6 +256,7 @@ def superres_demo(out: Any = None, *, name: str = "grace_hopper.jpg") -> SuperRe
     >>> result = superres_demo()                                # doctest: +SKIP
     >>> print(result.table())                                  # doctest: +SKIP
     """
+    require_matplotlib("the super-resolution demo (its photograph and PNGs)")
     photo = load_photo(name)
     h, w = (photo.shape[0] // 4) * 4, (photo.shape[1] // 2) * 2  # the top half stays even
     original = photo[:h, :w]
@@ -265,14 +312,15 @@ def _checkerboard_window(result: SuperResolution, size: int = 48) -> tuple[slice
 def _save(result: SuperResolution, out: Path) -> tuple[str, ...]:
     from matplotlib.figure import Figure
 
+    from convmat.plot import image
+
     out.mkdir(parents=True, exist_ok=True)
     panels = {"original": result.original, "low (2x2 average)": result.low, **result.outputs}
     fig = Figure(figsize=(3 * 4, 3 * 4.6), layout="constrained")
-    for ax, (label, image) in zip(fig.subplots(3, 3).ravel(), panels.items(), strict=True):
-        ax.imshow(np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    for ax, (label, picture) in zip(fig.subplots(3, 3).ravel(), panels.items(), strict=True):
+        image(ax, picture)
         title = label if label not in result.psnr else f"{label}\n{result.psnr[label]:.2f} dB"
         ax.set_title(title, fontsize=10)
-        ax.set_axis_off()
     images = out / "superres_images.png"
     fig.savefig(images, dpi=100)
 
@@ -288,9 +336,8 @@ def _save(result: SuperResolution, out: Path) -> tuple[str, ...]:
     fig = Figure(figsize=(4 * 3.4, 2 * 3.8), layout="constrained")
     axes = fig.subplots(2, 4).ravel()
     for ax, (label, e) in zip(axes[: len(errors)], errors.items(), strict=True):
-        shown = ax.imshow(e, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
+        shown = image(ax, e, cmap="RdBu_r", vmin=-top, vmax=top)
         ax.set_title(f"{label}\nperiodic energy {result.periodic[label]:.1e}", fontsize=9)
-        ax.set_axis_off()
     _phase_panel(axes[-1], result)
     fig.colorbar(shown, ax=axes[:-1].tolist(), shrink=0.6, label="upsampled − original")
     fig.suptitle(
@@ -304,14 +351,13 @@ def _save(result: SuperResolution, out: Path) -> tuple[str, ...]:
 
 def _phase_panel(ax: Any, result: SuperResolution) -> None:
     """Per-phase MSE relative to the mean, k=4 beside k=3: the checkerboard in four numbers."""
+    from convmat.plot import grid
+
     tiles = [
         result.phase_mse[K4] / result.phase_mse[K4].mean(),
         result.phase_mse[K3] / result.phase_mse[K3].mean(),
     ]
     both = np.concatenate([tiles[0], np.full((2, 1), np.nan), tiles[1]], axis=1)
-    ax.imshow(both, cmap="coolwarm", vmin=0.8, vmax=1.2)
-    for (r, c), v in np.ndenumerate(both):
-        if not np.isnan(v):
-            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=9)
+    grid(ax, both, fmt="{:.2f}", cmap="coolwarm", vmin=0.8, vmax=1.2)  # NaN: an empty column
     ax.set_title("MSE per phase / mean\nk=4 (left), k=3 (right)", fontsize=9)
     ax.set_axis_off()

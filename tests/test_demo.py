@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+import convmat
 from convmat import checkerboard
 from convmat._demo import K3, K4, K8, SuperResolution, downscale, load_photo, psnr, superres_demo
 from convmat.cli import main
@@ -26,6 +27,33 @@ def test_photo_is_grayscale_in_unit_range() -> None:
     photo = load_photo()
     assert photo.shape == (600, 512) and photo.dtype == np.float64
     assert 0.0 <= photo.min() < 0.1 and 0.9 < photo.max() <= 1.0
+
+
+def test_load_photo_is_public_and_is_the_luma_of_the_file() -> None:
+    from matplotlib import cbook, image
+
+    assert convmat.load_photo is load_photo and "load_photo" in convmat.__all__
+    rgb = image.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    photo = convmat.load_photo()
+    for i, j in [(0, 0), (300, 256), (599, 511)]:
+        r, g, b = (float(v) for v in rgb[i, j, :3])
+        assert photo[i, j] == pytest.approx((0.299 * r + 0.587 * g + 0.114 * b) / 255, abs=1e-12)
+
+
+def test_load_photo_reads_a_png_with_alpha() -> None:
+    logo = convmat.load_photo("logo2.png")  # RGBA floats: alpha dropped, no /255
+    assert logo.shape == (130, 542) and logo.dtype == np.float64
+    assert 0.0 <= logo.min() < 0.1 and 0.9 < logo.max() <= 1.0
+
+
+def test_load_photo_rejects_what_is_not_a_sample_photo() -> None:
+    with pytest.raises(TypeError, match="name must be a str; got PosixPath"):
+        convmat.load_photo(Path("grace_hopper.jpg"))  # type: ignore[arg-type]
+    for name in ("Stocks.csv", "no_such_photo.jpg"):
+        with pytest.raises(ValueError, match=rf"name must be a \.jpg or \.png file.*got '{name}'"):
+            convmat.load_photo(name)
+    with pytest.raises(ValueError, match=r"name must be a \.jpg or \.png file"):
+        superres_demo(name="Stocks.csv")
 
 
 def test_downscale_averages_2x2_blocks_and_drops_a_ragged_edge() -> None:
