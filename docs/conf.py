@@ -9,7 +9,8 @@ Pages are MyST Markdown; the notebooks in ``notebooks/`` (reached through the
 ``docs/notebooks`` link) are committed without outputs and executed here on every
 build, so the figures on the site always come from the current library. The API
 reference is generated from the numpydoc docstrings of every name in
-``convmat.__all__``, ``convmat.symbolic.__all__`` and ``convmat.testing.__all__``.
+``convmat.__all__``, ``convmat.symbolic.__all__``, ``convmat.testing.__all__`` and
+``convmat.plot.__all__``.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
-API_MODULES = ("convmat", "convmat.symbolic", "convmat.testing")
+API_MODULES = ("convmat", "convmat.symbolic", "convmat.testing", "convmat.plot")
 GENERATED = DOCS / "generated"
 
 
@@ -190,7 +191,7 @@ def describe_tuple_fields(
 
 
 def private_helper_reference(_app: Any, _env: Any, node: Any, contnode: Any) -> Any:
-    """A docstring naming a private helper (e.g. ``load_photo`` of ``convmat._demo``) gets
+    """A docstring naming a private helper (e.g. ``downscale`` of ``convmat._demo``) gets
     plain text, as ``convmat._*`` targets do; any other unresolved name still warns."""
     if node.get("refdomain") != "py":
         return None
