@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import numpy as np
-import scipy
 import scipy.sparse as sp
+from _common import machine_header, pin_threads
 
 import convmat
 
@@ -80,30 +75,12 @@ def best(fn: Callable[[], sp.csr_array], repeat: int) -> tuple[float, sp.csr_arr
     return statistics.median(times), result
 
 
-def machine() -> str:
-    lines = [
-        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"convmat {convmat.__version__}; {platform.machine()}, {os.cpu_count()} cpus"
-    ]
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-
-        threadpool_limits(1)
-        for pool in threadpool_info():
-            lines.append(
-                f"  {pool['internal_api']} {pool.get('version')} ({pool.get('architecture')}), "
-                f"threads={pool['num_threads']}"
-            )
-    except ImportError:
-        lines.append("  threadpoolctl not installed; BLAS threads from the environment")
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print(machine())
+    pin_threads(1)
+    print(machine_header(1))
     print("one thread; times are medians; both constructions give identical matrices\n")
     header = (
         f"{'layer':<28} {'kind':<15} {'nnz':>11} {'CSR MiB':>8} {'C ms':>8} {'M nnz/s':>8} "

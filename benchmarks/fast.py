@@ -27,14 +27,13 @@ D     1×1×1024×1024 → 1, k5 s2 p2   single channel, strided
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from _common import interleaved, machine_header, pin_threads
 
 import convmat
 
@@ -53,23 +52,6 @@ TARGETS = {  # ratio convmat / torch the issue asks for
     ("conv_transpose", "B"): 1.5,
     ("conv_transpose", "C"): 1.5,
 }
-
-
-def interleaved(calls: dict[str, Callable[[], Any]], reps: int) -> dict[str, list[float]]:
-    """Time every callable ``reps`` times, round-robin, after one warm-up call each.
-
-    Round-robin keeps the samples of one round close in time, so a change in the
-    machine's load hits every contender of that round alike.
-    """
-    for fn in calls.values():
-        fn()
-    times: dict[str, list[float]] = {key: [] for key in calls}
-    for _ in range(reps):
-        for key, fn in calls.items():
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
-    return times
 
 
 def peak_bytes(fn: Callable[[], Any]) -> int:
@@ -139,22 +121,10 @@ def main() -> None:
     parser.add_argument("--layers", default="ABCD")
     args = parser.parse_args()
 
-    import scipy
-    import threadpoolctl
     import torch
 
-    torch.set_num_threads(args.threads)
-    limits = threadpoolctl.threadpool_limits(args.threads)
-    print(
-        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"torch {torch.__version__}, convmat {convmat.__version__}"
-    )
-    print(f"threads: {args.threads} (torch {torch.get_num_threads()})")
-    for lib in threadpoolctl.threadpool_info():
-        print(
-            f"  {lib['user_api']}: {lib['internal_api']} {lib['version']} "
-            f"{lib.get('architecture', '')} threads={lib['num_threads']} ({lib['prefix']})"
-        )
+    limits = pin_threads(args.threads, torch)
+    print(machine_header(args.threads, torch))
     print(f"timing: {args.reps} round-robin calls each; ratio = median of per-round ratios\n")
 
     header = (

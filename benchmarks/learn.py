@@ -24,14 +24,13 @@ are ``peer / convmat`` (above 1: convmat faster).
 from __future__ import annotations
 
 import argparse
-import platform
 from typing import Any
 
 import numpy as np
-from upsample import median_time  # benchmarks/upsample.py: median of timed calls after a warm-up
+from _common import machine_header, median_time, pin_threads
 
 import convmat
-from convmat._demo import downscale, load_photo
+from convmat._demo import downscale
 
 
 def bench_j(torch: Any, reps: int) -> tuple[str, float, float]:
@@ -52,7 +51,7 @@ def bench_j(torch: Any, reps: int) -> tuple[str, float, float]:
 
 
 def bench_fit(torch: Any, reps: int) -> tuple[str, float, float, str]:
-    photo = load_photo()
+    photo = convmat.load_photo()
     low, high = downscale(photo)[None, None], photo[None, None]
     fit = convmat.fit_kernel(low, high, 4, stride=2, padding=1)
     target = fit.residual * 1.01
@@ -116,16 +115,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    import threadpoolctl
     import torch
 
-    torch.set_num_threads(args.threads)
-    with threadpoolctl.threadpool_limits(args.threads):
-        blas = [(i["internal_api"], i["version"]) for i in threadpoolctl.threadpool_info()]
-        print(
-            f"python {platform.python_version()}, numpy {np.__version__}, torch "
-            f"{torch.__version__}, threads {args.threads}, BLAS {blas}"
-        )
+    with pin_threads(args.threads, torch):
+        print(machine_header(args.threads, torch))
         rows: list[tuple[Any, ...]] = [
             bench_j(torch, args.reps),
             bench_fit(torch, args.reps),

@@ -22,13 +22,13 @@ Data: a batch of 8×64 channel planes of 64×64, float32 (the issue's case).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from _common import machine_header, median_time, pin_threads
 
 import convmat
 
@@ -39,16 +39,6 @@ RESIZES = {  # name: upsample / F.interpolate keyword arguments
     "bilinear x2": {"scale_factor": 2, "mode": "bilinear", "align_corners": False},
     "bicubic x2": {"scale_factor": 2, "mode": "bicubic", "align_corners": False},
 }
-
-
-def median_time(fn: Callable[[], Any], reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def rounds(calls: dict[str, Callable[[], Any]], reps: int, n: int) -> dict[str, list[float]]:
@@ -71,23 +61,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    import scipy
-    import threadpoolctl
     import torch
 
     f = torch.nn.functional
-    torch.set_num_threads(args.threads)
-    limits = threadpoolctl.threadpool_limits(args.threads)
-    print(
-        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"torch {torch.__version__}, convmat {convmat.__version__}, {platform.machine()}"
-    )
-    print(f"threads: {args.threads} (torch {torch.get_num_threads()})")
-    for lib in threadpoolctl.threadpool_info():
-        print(
-            f"  {lib['user_api']}: {lib['internal_api']} {lib['version']} "
-            f"{lib.get('architecture', '')} threads={lib['num_threads']}"
-        )
+    limits = pin_threads(args.threads, torch)
+    print(machine_header(args.threads, torch))
     print(f"data: {'x'.join(map(str, SHAPE))} float32")
     print(f"timing: median of {args.reps} calls, median over {args.rounds} rounds\n")
 
