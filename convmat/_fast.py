@@ -41,6 +41,7 @@ from convmat._args import ntuple, numeric_array
 from convmat._blas import axpy, gemm
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
+from convmat._shapes import conv_transpose_length
 
 Array = np.ndarray[Any, Any]
 
@@ -649,8 +650,8 @@ def _conv_transpose_scatter(y: Array, w: Array, layer: Layer, bias: Array | None
     groups = layer.groups
     per_in, per_out = c_in // groups, w.shape[1]
     kernels = w.reshape(groups, per_in, per_out, *layer.kernel_size)
-    full = tuple(
-        (o - 1) * s + d * (k - 1) + 1 + op
+    full = tuple(  # the output before the padding crops it
+        conv_transpose_length(o, k, s, 0, op, d)
         for o, s, d, k, op in zip(
             layer.out_spatial,
             layer.stride,

@@ -43,13 +43,21 @@ def _fold(src: IntArray, n: int, mode: str) -> IntArray:
     return src % n
 
 
+def window_positions(out: int, k: int, s: int, d: int, lo: int) -> IntArray:
+    """The padded input position ``o·s + t·d − lo`` read by output ``o`` through tap ``t``.
+
+    Shape ``(out, k)``; negative or too large where the window reaches into padding.
+    """
+    return np.arange(out)[:, None] * s + np.arange(k)[None, :] * d - lo
+
+
 def axis_sources(layer: Layer) -> list[IntArray]:
     """Per axis, the input index read by output ``o`` through tap ``t``: shape ``(out, k)``.
 
     ``-1`` marks a read of zero padding.
     """
     return [
-        _fold(np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - lo, n, layer.padding_mode)
+        _fold(window_positions(o, k, s, d, lo), n, layer.padding_mode)
         for n, o, k, s, d, (lo, _) in zip(
             layer.in_spatial,
             layer.out_spatial,

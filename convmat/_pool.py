@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from convmat._args import as_int, ntuple, numeric_array, spatial_shape, split_planes
 from convmat._matrix import _index_dtype
+from convmat._pattern import window_positions
 from convmat._shapes import conv_transpose_length, pool_length
 
 
@@ -88,7 +89,7 @@ def _real(x: Any) -> np.ndarray[Any, Any]:
 def _window_positions(geo: PoolGeometry) -> list[np.ndarray[Any, Any]]:
     """Per axis, the input position ``o·s + t·d − p`` of output ``o`` through tap ``t``."""
     return [
-        np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - p
+        window_positions(o, k, s, d, p)
         for o, k, s, p, d in zip(
             geo.out, geo.kernel_size, geo.stride, geo.padding, geo.dilation, strict=True
         )
