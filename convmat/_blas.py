@@ -1,10 +1,15 @@
-"""Two BLAS kernels the fast path needs and NumPy does not expose: GEMM and AXPY in place.
+"""BLAS kernels the fast path needs and NumPy lacks: GEMM and AXPY in place, a transpose.
 
 ``np.matmul`` cannot accumulate into its output (BLAS ``beta = 1``) and has no
 in-place ``y += a·x``; both matter when a convolution is a sum of one product per
-kernel tap. SciPy ships the BLAS it was built with and exports its routines as C
-function pointers (the ``__pyx_capi__`` of :mod:`scipy.linalg.cython_blas`, its
-public Cython API); we call those through :mod:`ctypes` on NumPy views — no copy,
+kernel tap. ``np.copyto(b, a.T)`` walks one side with a large stride, element by
+element; OpenBLAS's ``?omatcopy`` extension transposes in register tiles, several
+times faster (when SciPy's BLAS is not OpenBLAS, NumPy does it).
+
+SciPy ships the BLAS it was built with and exports its routines as C function
+pointers (the ``__pyx_capi__`` of :mod:`scipy.linalg.cython_blas`, its public
+Cython API; ``?omatcopy`` is found through the same module's file by the dynamic
+linker); we call those through :mod:`ctypes` on NumPy views — no copy,
 any leading dimension. Every call falls back to plain NumPy when a pointer is
 unavailable or an operand does not fit BLAS (32-bit sizes, non-unit inner strides,
 other dtypes), so results never depend on the route, only the speed does.
@@ -46,6 +51,10 @@ _GEMM_T = ctypes.CFUNCTYPE(
 _AXPY_T = ctypes.CFUNCTYPE(
     None, _INT_P, ctypes.c_void_p, ctypes.c_void_p, _INT_P, ctypes.c_void_p, _INT_P
 )
+_VOID_P = ctypes.c_void_p
+# ?omatcopy_(order, trans, rows, cols, alpha, a, lda, b, ldb)
+_OMATCOPY_ARGTYPES = [ctypes.c_char_p, ctypes.c_char_p, _INT_P, _INT_P, _VOID_P]
+_OMATCOPY_ARGTYPES += [_VOID_P, _INT_P, _VOID_P, _INT_P]
 
 
 def _pointer(name: str) -> int | None:
@@ -65,9 +74,32 @@ def _pointer(name: str) -> int | None:
     return address or None
 
 
-def _load() -> tuple[dict[np.dtype[Any], Any], dict[np.dtype[Any], Any]]:
+def _extension(name: str) -> Any:
+    """OpenBLAS's ``<name>_`` (not in SciPy's Cython API) from the BLAS SciPy links, or ``None``.
+
+    A library opened by ``dlopen`` resolves names through its dependencies too,
+    so ``cython_blas``'s own file reaches the BLAS it was linked with; SciPy's
+    OpenBLAS wheels prefix their symbols with ``scipy_``.
+    """
+    try:
+        from scipy.linalg import cython_blas
+
+        library = ctypes.CDLL(cython_blas.__file__)
+    except Exception:  # pragma: no cover - any failure means "use NumPy"
+        return None
+    for symbol in (f"scipy_{name}_", f"{name}_"):
+        fn = getattr(library, symbol, None)
+        if fn is not None:
+            fn.argtypes = _OMATCOPY_ARGTYPES
+            fn.restype = None
+            return fn
+    return None  # pragma: no cover - not OpenBLAS
+
+
+def _load() -> tuple[dict[np.dtype[Any], Any], ...]:
     gemm: dict[np.dtype[Any], Any] = {}
     axpy: dict[np.dtype[Any], Any] = {}
+    omatcopy: dict[np.dtype[Any], Any] = {}
     for dtype, prefix in _PREFIX.items():
         address = _pointer(prefix + "gemm")
         if address is not None:
@@ -75,10 +107,14 @@ def _load() -> tuple[dict[np.dtype[Any], Any], dict[np.dtype[Any], Any]]:
         address = _pointer(prefix + "axpy")
         if address is not None:
             axpy[dtype] = _AXPY_T(address)
-    return gemm, axpy
+        # Complex ?omatcopy multiplies by alpha = 1 + 0i, which turns inf + 0i into inf + nan·i.
+        fn = _extension(prefix + "omatcopy") if dtype.kind == "f" else None
+        if fn is not None:
+            omatcopy[dtype] = fn
+    return gemm, axpy, omatcopy
 
 
-_GEMM, _AXPY = _load()
+_GEMM, _AXPY, _OMATCOPY = _load()
 _ENABLED = True  # tests switch this off to check the NumPy fallback gives the same results
 
 
@@ -169,3 +205,27 @@ def axpy(alpha: Any, x: Array, y: Array) -> None:
     start = x.ctypes.data + (incx * (x.size - 1) * item if incx < 0 else 0)
     fn(ctypes.c_int(x.size), a.ctypes.data, start, ctypes.c_int(incx), y.ctypes.data,
        ctypes.c_int(1))  # fmt: skip
+
+
+def transpose(a: Array, b: Array) -> None:
+    """``b[...] = a.T`` for 2-d views of one dtype, each with unit stride along axis 1.
+
+    The values are copied exactly: BLAS serves real dtypes only (it multiplies by
+    ``alpha = 1``, exact for every real value).
+    """
+    fn = _OMATCOPY.get(b.dtype) if _ENABLED and a.dtype == b.dtype else None
+    la, lb = _layout(a), _layout(b)
+    if (
+        fn is None
+        or la is None
+        or lb is None
+        or not (la[0] and lb[0])
+        or max(*a.shape, la[1], lb[1]) > _INT_MAX
+        or 0 in a.shape
+    ):
+        np.copyto(b, a.T)
+        return
+    one = np.ones(1, dtype=b.dtype)
+    rows, cols = a.shape
+    fn(b"R", b"T", ctypes.c_int(rows), ctypes.c_int(cols), one.ctypes.data, a.ctypes.data,
+       ctypes.c_int(la[1]), b.ctypes.data, ctypes.c_int(lb[1]))  # fmt: skip

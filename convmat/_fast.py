@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from convmat._args import ntuple, numeric_array
-from convmat._blas import axpy, gemm
+from convmat._blas import axpy, gemm, transpose
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
 from convmat._shapes import conv_transpose_length
@@ -90,6 +90,7 @@ def _finish(y: Array, batched: bool) -> Array:
 SCRATCH_LIMIT = 32 * 2**20
 CHANNELS_LAST_MIN = 256  # m·k of a tap GEMM from which channels go innermost ...
 CHANNELS_LAST_ROW_FLOPS = 2**20  # ... and the work per output row that pays a row's store
+BAND_BYTES = 2**20  # a band of the channels-last output transposed at once: stays in L2
 
 
 class _Scratch(threading.local):
@@ -360,24 +361,36 @@ def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
 def _store(dst: Array, src: Array, bias: Array | None) -> None:
     """``dst[...] = src (+ bias per channel, axis 1)`` for ``(N, C, *spatial)`` views.
 
-    A channels-innermost ``src`` is transposed row by row (each row a small
-    ``(W, C)`` block that stays in L1), far faster than one strided copy.
+    A channels-innermost ``src`` goes through a work buffer a band of rows at a
+    time: crop (and add the bias) in its own order, into an L2-sized buffer, then
+    transpose the band into ``dst`` with one BLAS call (:func:`_blas.transpose`),
+    far faster than a strided copy or one NumPy copy per row.
     """
     bias_view = None if bias is None else bias.reshape(-1, *(1,) * (src.ndim - 2))
-    if src.shape[1] == 1 or abs(src.strides[1]) != src.itemsize:
+    channels, spatial = src.shape[1], src.shape[2:]
+    item = dst.itemsize
+    dense = dst.strides[2:] == tuple(
+        item * math.prod(spatial[a + 1 :]) for a in range(len(spatial))
+    )
+    if channels == 1 or abs(src.strides[1]) != item or not dense:
         if bias_view is None:
             np.copyto(dst, src)
         else:
             np.add(src, bias_view, out=dst)
         return
-    row_bias = None if bias is None else bias[:, None]
+    row = math.prod(spatial[1:])  # positions per index of the first spatial axis
+    band = max(1, BAND_BYTES // (row * channels * item))
     for d_sample, s_sample in zip(dst, src, strict=True):
-        d_rows, s_rows = np.moveaxis(d_sample, 0, -2), np.moveaxis(s_sample, 0, -2)
-        for row in np.ndindex(*d_rows.shape[:-2]):
-            if row_bias is None:
-                np.copyto(d_rows[row], s_rows[row])
+        for start in range(0, spatial[0], band):
+            stop = min(start + band, spatial[0])
+            work = _scratch("band", (stop - start, *spatial[1:], channels), dst.dtype)
+            block = np.moveaxis(s_sample[:, start:stop], 0, -1)
+            if bias is None:
+                np.copyto(work, block)
             else:
-                np.add(s_rows[row], row_bias, out=d_rows[row])
+                np.add(block, bias, out=work)
+            target = _view(d_sample[:, start:stop], (channels, (stop - start) * row))
+            transpose(_view(work, ((stop - start) * row, channels)), target)
 
 
 def conv(

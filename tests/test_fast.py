@@ -278,10 +278,14 @@ def test_four_methods_agree_on_fractional_data(
 
 
 def _force_layout(monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
-    """Make every GEMM tap sum run channels-first or channels-last, whatever its size."""
+    """Make every GEMM tap sum run channels-first or channels-last, whatever its size.
+
+    Channels last also stores one index of the first spatial axis per band.
+    """
     last = layout == "channels last"
     monkeypatch.setattr(_fast, "CHANNELS_LAST_MIN", 2 if last else 2**62)
     monkeypatch.setattr(_fast, "CHANNELS_LAST_ROW_FLOPS", 0)
+    monkeypatch.setattr(_fast, "BAND_BYTES", 1)
 
 
 @settings(max_examples=60, deadline=None)
@@ -338,6 +342,29 @@ def test_routes_match_the_matrix(
     op = _restoring_output_padding(x, g, w, kwargs)
     back = conv_transpose(g, w, output_padding=op, **kwargs)
     assert_array_equal(back.reshape(len(g), -1), (C.T @ g.reshape(len(g), -1).T).T)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128, np.int64])
+@pytest.mark.parametrize("blas", [True, False])
+def test_blas_transpose_copies_exactly(
+    dtype: type, blas: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``b = a.T`` bit for bit, into a wider array, from views with any leading dimension."""
+    monkeypatch.setattr(_blas, "_ENABLED", blas)
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal((13, 21)) * 100).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        a += 1j * rng.standard_normal(a.shape).astype(dtype)
+    a[2, 3:6] = [np.nan, -0.0, np.inf] if np.dtype(dtype).kind != "i" else [1, 2, 3]
+    b = np.zeros((24, 15), dtype)
+    _blas.transpose(a[2:, 3:20], b[:17, 1:12])
+    expected = np.zeros_like(b)
+    expected[:17, 1:12] = a[2:, 3:20].T
+    assert_array_equal(b, expected)
+    assert_array_equal(np.signbit(b.real), np.signbit(expected.real))
+    strided = np.zeros((21, 13), dtype)
+    _blas.transpose(a[:, ::-1], strided)  # not BLAS-shaped: NumPy's copy
+    assert_array_equal(strided, a[:, ::-1].T)
 
 
 def test_float32_accuracy_on_a_channel_heavy_layer() -> None:
