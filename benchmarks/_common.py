@@ -62,18 +62,31 @@ def median_time(fn: Callable[[], Any], reps: int) -> float:
     return statistics.median(times)
 
 
-def interleaved(calls: dict[str, Callable[[], Any]], reps: int) -> dict[str, list[float]]:
-    """Time every callable ``reps`` times, round-robin, after one warm-up call each.
+def bursts(
+    calls: dict[str, Callable[[], Any]], reps: int, burst: int = 1
+) -> dict[str, list[list[float]]]:
+    """Seconds of every call: ``reps`` rounds, each calling every contender ``burst`` times.
 
-    Round-robin keeps the samples of one round close in time, so a change in the
-    machine's load hits every contender of that round alike.
+    Rounds keep the samples of the contenders close in time, so a change in the
+    machine's load hits all of them alike. Within a burst, the first call runs
+    straight after another contender (paying for its freed memory and evicted
+    caches); the rest measure the steady state of a loop calling one library.
+    One warm-up call each comes first.
     """
     for fn in calls.values():
         fn()
-    times: dict[str, list[float]] = {key: [] for key in calls}
+    times: dict[str, list[list[float]]] = {key: [] for key in calls}
     for _ in range(reps):
         for key, fn in calls.items():
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
+            samples = []
+            for _ in range(burst):
+                start = time.perf_counter()
+                fn()
+                samples.append(time.perf_counter() - start)
+            times[key].append(samples)
     return times
+
+
+def interleaved(calls: dict[str, Callable[[], Any]], reps: int) -> dict[str, list[float]]:
+    """Seconds of ``reps`` round-robin calls of every callable (see :func:`bursts`)."""
+    return {key: [round_[0] for round_ in rounds] for key, rounds in bursts(calls, reps).items()}

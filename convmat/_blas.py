@@ -31,30 +31,28 @@ _PREFIX: dict[np.dtype[Any], str] = {
     np.dtype(np.complex64): "c",
     np.dtype(np.complex128): "z",
 }
-_INT_P = ctypes.POINTER(ctypes.c_int)
-_GEMM_T = ctypes.CFUNCTYPE(
-    None,
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    _INT_P,
-    _INT_P,
-    _INT_P,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    _INT_P,
-    ctypes.c_void_p,
-    _INT_P,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    _INT_P,
-)
-_AXPY_T = ctypes.CFUNCTYPE(
-    None, _INT_P, ctypes.c_void_p, ctypes.c_void_p, _INT_P, ctypes.c_void_p, _INT_P
-)
 _VOID_P = ctypes.c_void_p
+_CHAR_P = ctypes.c_char_p
+# Every argument travels as a raw address (integers through one small ctypes array
+# per call): a call then costs a few microseconds, not the ~13 µs that building
+# one ctypes object per argument took (chunked callers make hundreds of calls).
+# ?gemm_(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+_GEMM_T = ctypes.CFUNCTYPE(None, _CHAR_P, _CHAR_P, *[_VOID_P] * 11)
+# ?axpy_(n, alpha, x, incx, y, incy)
+_AXPY_T = ctypes.CFUNCTYPE(None, *[_VOID_P] * 6)
 # ?omatcopy_(order, trans, rows, cols, alpha, a, lda, b, ldb)
-_OMATCOPY_ARGTYPES = [ctypes.c_char_p, ctypes.c_char_p, _INT_P, _INT_P, _VOID_P]
-_OMATCOPY_ARGTYPES += [_VOID_P, _INT_P, _VOID_P, _INT_P]
+_OMATCOPY_ARGTYPES = [_CHAR_P, _CHAR_P, *[_VOID_P] * 7]
+_INT = ctypes.sizeof(ctypes.c_int)
+_INTS = {n: ctypes.c_int * n for n in (3, 4, 6)}
+
+
+def _ints(*values: int) -> tuple[Any, int]:
+    """The values as consecutive C ``int``s and the address of the first (``+ _INT`` per next).
+
+    Keep the first item alive for the duration of the call.
+    """
+    array = _INTS[len(values)](*values)
+    return array, ctypes.addressof(array)
 
 
 def _pointer(name: str) -> int | None:
@@ -116,6 +114,9 @@ def _load() -> tuple[dict[np.dtype[Any], Any], ...]:
 
 _GEMM, _AXPY, _OMATCOPY = _load()
 _ENABLED = True  # tests switch this off to check the NumPy fallback gives the same results
+# alpha and beta live in fixed arrays: (0, 1) per dtype, addressed once.
+_SCALARS = {dtype: np.array([0, 1], dtype=dtype) for dtype in _PREFIX}
+_ZERO_ONE = {dtype: (a.ctypes.data, a.ctypes.data + a.itemsize) for dtype, a in _SCALARS.items()}
 
 
 def _layout(a: Array) -> tuple[bool, int] | None:
@@ -124,15 +125,18 @@ def _layout(a: Array) -> tuple[bool, int] | None:
     Row-major: unit stride along axis 1; column-major: unit stride along axis 0.
     """
     item = a.itemsize
-    rows, columns = int(a.shape[0]), int(a.shape[1])
-    for row_major, inner, outer, extent in ((True, 1, 0, columns), (False, 0, 1, rows)):
-        if a.shape[inner] > 1 and a.strides[inner] != item:
-            continue
-        if a.shape[outer] == 1:
-            return row_major, max(1, extent)
-        stride = int(a.strides[outer])
-        if stride > 0 and stride % item == 0 and stride // item >= max(1, extent):
-            return row_major, stride // item
+    rows, columns = a.shape
+    stride_r, stride_c = a.strides
+    if stride_c == item or columns == 1:
+        if rows == 1:
+            return True, max(1, columns)
+        if stride_r > 0 and stride_r % item == 0 and stride_r // item >= max(1, columns):
+            return True, stride_r // item
+    if stride_r == item or rows == 1:
+        if columns == 1:
+            return False, max(1, rows)
+        if stride_c > 0 and stride_c % item == 0 and stride_c // item >= max(1, rows):
+            return False, stride_c // item
     return None
 
 
@@ -143,15 +147,15 @@ def gemm(a: Array, b: Array, c: Array, *, accumulate: bool) -> None:
     row-major or column-major views; ``c`` is written, never reallocated.
     """
     fn = _GEMM.get(c.dtype) if _ENABLED and a.dtype == b.dtype == c.dtype else None
-    la, lb, lc = _layout(a), _layout(b), _layout(c)
+    la = lb = lc = None
+    if fn is not None and a.size and c.size:
+        la, lb, lc = _layout(a), _layout(b), _layout(c)
     if (
         fn is None
         or la is None
         or lb is None
         or lc is None
         or max(*a.shape, *b.shape, la[1], lb[1], lc[1]) > _INT_MAX
-        or 0 in a.shape
-        or 0 in c.shape
     ):
         if accumulate:
             c += a @ b
@@ -160,23 +164,21 @@ def gemm(a: Array, b: Array, c: Array, *, accumulate: bool) -> None:
         return
     m, k = a.shape
     n = b.shape[1]
-    one = np.ones(1, dtype=c.dtype)
-    beta = np.full(1, 1 if accumulate else 0, dtype=c.dtype)
+    zero, one = _ZERO_ONE[c.dtype]
     # BLAS is column-major. A column-major c is c = op(a)·op(b); a row-major c is
     # read as cᵀ = op(b)ᵀ·op(a)ᵀ. A row-major operand is its own transpose in
     # column-major terms, so it takes "T" where a column-major one takes "N".
     if lc[0]:
-        first, second, rows, cols = (b, lb), (a, la), n, m
+        first, second, lf, ls, rows, cols = b, a, lb, la, n, m
         flags = (b"N" if lb[0] else b"T", b"N" if la[0] else b"T")
     else:
-        first, second, rows, cols = (a, la), (b, lb), m, n
+        first, second, lf, ls, rows, cols = a, b, la, lb, m, n
         flags = (b"T" if la[0] else b"N", b"T" if lb[0] else b"N")
-    fn(
-        flags[0], flags[1], ctypes.c_int(rows), ctypes.c_int(cols), ctypes.c_int(k),
-        one.ctypes.data, first[0].ctypes.data, ctypes.c_int(first[1][1]),
-        second[0].ctypes.data, ctypes.c_int(second[1][1]),
-        beta.ctypes.data, c.ctypes.data, ctypes.c_int(lc[1]),
-    )  # fmt: skip
+    keep, p = _ints(rows, cols, k, lf[1], ls[1], lc[1])
+    fn(flags[0], flags[1], p, p + _INT, p + 2 * _INT, one, first.ctypes.data, p + 3 * _INT,
+       second.ctypes.data, p + 4 * _INT, one if accumulate else zero, c.ctypes.data,
+       p + 5 * _INT)  # fmt: skip
+    del keep
 
 
 def axpy(alpha: Any, x: Array, y: Array) -> None:
@@ -203,8 +205,9 @@ def axpy(alpha: Any, x: Array, y: Array) -> None:
     incx = x.strides[0] // item
     # BLAS walks a negative increment from the far end: hand it the lowest address.
     start = x.ctypes.data + (incx * (x.size - 1) * item if incx < 0 else 0)
-    fn(ctypes.c_int(x.size), a.ctypes.data, start, ctypes.c_int(incx), y.ctypes.data,
-       ctypes.c_int(1))  # fmt: skip
+    keep, p = _ints(x.size, incx, 1)
+    fn(p, a.ctypes.data, start, p + _INT, y.ctypes.data, p + 2 * _INT)
+    del keep
 
 
 def transpose(a: Array, b: Array) -> None:
@@ -214,18 +217,20 @@ def transpose(a: Array, b: Array) -> None:
     ``alpha = 1``, exact for every real value).
     """
     fn = _OMATCOPY.get(b.dtype) if _ENABLED and a.dtype == b.dtype else None
-    la, lb = _layout(a), _layout(b)
+    la = lb = None
+    if fn is not None and a.size:
+        la, lb = _layout(a), _layout(b)
     if (
         fn is None
         or la is None
         or lb is None
         or not (la[0] and lb[0])
         or max(*a.shape, la[1], lb[1]) > _INT_MAX
-        or 0 in a.shape
     ):
         np.copyto(b, a.T)
         return
-    one = np.ones(1, dtype=b.dtype)
     rows, cols = a.shape
-    fn(b"R", b"T", ctypes.c_int(rows), ctypes.c_int(cols), one.ctypes.data, a.ctypes.data,
-       ctypes.c_int(la[1]), b.ctypes.data, ctypes.c_int(lb[1]))  # fmt: skip
+    keep, p = _ints(rows, cols, la[1], lb[1])
+    fn(b"R", b"T", p, p + _INT, _ZERO_ONE[b.dtype][1], a.ctypes.data, p + 2 * _INT,
+       b.ctypes.data, p + 3 * _INT)  # fmt: skip
+    del keep

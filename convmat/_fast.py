@@ -179,10 +179,7 @@ def _tap_sum(
     for group in ordered:
         off = group[0].offset
         if len(group) == n_in * n_out > 1 and m * k > 1:
-            stacked = np.zeros((groups, n_out * m, n_in * k), dtype=out.dtype)
-            for tap in group:
-                rows = slice(tap.out_block * m, (tap.out_block + 1) * m)
-                stacked[:, rows, tap.in_block * k : (tap.in_block + 1) * k] = tap.matrix
+            stacked = _stacked(group, blocks, out.dtype)
             if any(done) and not all(done):
                 for b, filled in enumerate(done):
                     if not filled:
@@ -210,6 +207,17 @@ def _tap_sum(
                     gemm(tap.matrix[g], src[g], dst[g], accumulate=not first)
             done[tap.out_block] = True
     return done
+
+
+def _stacked(group: list[_Tap], blocks: tuple[int, int], dtype: np.dtype[Any]) -> Array:
+    """The matrices of taps sharing one offset side by side: ``(G, B_out·M, B_in·K)``."""
+    n_in, n_out = blocks
+    groups, m, k = group[0].matrix.shape
+    stacked = np.zeros((groups, n_out * m, n_in * k), dtype=dtype)
+    for tap in group:
+        rows = slice(tap.out_block * m, (tap.out_block + 1) * m)
+        stacked[:, rows, tap.in_block * k : (tap.in_block + 1) * k] = tap.matrix
+    return stacked
 
 
 def _key(*parts: Any) -> tuple[Any, ...]:
@@ -275,6 +283,93 @@ def _axis_taps(k: int, s: int, d: int) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- convolution
 
 
+class _Split(NamedTuple):
+    """How the padded input is laid out in stride-phase planes, axis by axis.
+
+    Along an axis with stride ``s`` and low padding ``lo``, phase ``r`` in
+    ``phases`` holds padded position ``s·j + r`` at plane position ``j``; its data
+    (input index ``s·j + r − lo``) fills ``[j0, j1) = ranges[r]``, zeros elsewhere.
+    Planes are ``pitch`` positions long.
+    """
+
+    strides: tuple[int, ...]
+    lows: list[int]
+    phases: list[list[int]]
+    ranges: list[dict[int, tuple[int, int]]]
+    pitch: tuple[int, ...]
+
+
+def _rows(combo: Sequence[int], split: _Split) -> tuple[list[slice], list[slice]]:
+    """Per axis of ``combo`` (a phase per axis, from the first): the plane positions
+    ``[j0, j1)`` that phase fills and the input indices they read."""
+    dst_index: list[slice] = []
+    src_index: list[slice] = []
+    for r, s, lo, rng in zip(combo, split.strides, split.lows, split.ranges, strict=False):
+        j0, j1 = rng[r]
+        dst_index.append(slice(j0, j1))
+        start = s * j0 + r - lo
+        src_index.append(slice(start, start + s * (j1 - j0), s))
+    return dst_index, src_index
+
+
+def _pack(planes: Array, source: Array, split: _Split) -> None:
+    """Fill ``planes (G, blocks·K, N·∏pitch)`` with the stride phases of ``source``.
+
+    ``source`` is the input as ``(G, K, N, *spatial)``; zeros go around the data.
+    """
+    groups, per_in, n_batch = source.shape[:3]
+    for block, combo in enumerate(itertools.product(*split.phases)):
+        dest = _view(
+            planes[:, block * per_in : (block + 1) * per_in],
+            (groups, per_in, n_batch, *split.pitch),
+        )
+        dst_index, src_index = _rows(combo, split)
+        _place(dest, source[_key(..., *src_index)], dst_index)
+
+
+def _channels_first(a: Array) -> Array:
+    """``a (N, ..., C)`` viewed as ``(C, N, ...)``."""
+    view: Array = a.transpose(a.ndim - 1, *range(a.ndim - 1))
+    return view
+
+
+def _pack_channels_last(planes: Array, x: Array, split: _Split) -> None:
+    """:func:`_pack` for one group into channels-innermost planes, when every phase of the
+    last axis (stride ``s > 1``) is used.
+
+    Transposing ``x`` to channels-last first (one BLAS call a sample) makes the
+    stride phases of the last axis free: the ``s`` neighbouring input columns
+    ``s·j + r − lo`` (r = 0..s−1) are one contiguous run of ``s·C`` values, which is
+    exactly what plane position ``j`` holds for those ``s`` blocks. So each
+    combination of the other axes' phases is one copy of ``s·C``-value runs,
+    plus a few border positions where only some phases hold data.
+    """
+    n_batch, channels, *spatial = x.shape
+    s, lo, width = split.strides[-1], split.lows[-1], spatial[-1]
+    size = math.prod(spatial[:-1]) * width
+    rows = _scratch("channels_last", (n_batch, size, channels), x.dtype)
+    for sample, target in zip(x, rows, strict=True):
+        transpose(_view(sample, (channels, size)), target)
+    flat = _view(rows, (n_batch, *spatial[:-1], width * channels))
+    last = split.ranges[-1]
+    inside = (max(j0 for j0, _ in last.values()), min(j1 for _, j1 in last.values()))
+    chunk = s * channels
+    for block, combo in enumerate(itertools.product(*split.phases[:-1])):
+        dest = _view(planes[block * chunk : (block + 1) * chunk], (chunk, n_batch, *split.pitch))
+        dst_index, src_index = _rows(combo, split)  # every axis but the last
+        ja, jb = inside if inside[1] > inside[0] else (0, 0)
+        run = flat[..., (s * ja - lo) * channels : (s * jb - lo) * channels]
+        run = _view(run, (*run.shape[:-1], jb - ja, chunk))[_key(slice(None), *src_index)]
+        _place(dest, _channels_first(run), [*dst_index, slice(ja, jb)])
+        # Border positions: phase r holds data at j in [j0, j1) outside the shared run.
+        for r, (j0, j1) in last.items():
+            for j in (*range(j0, min(j1, ja)), *range(max(j0, jb), j1)):
+                column = flat[..., (s * j + r - lo) * channels : (s * j + r - lo + 1) * channels]
+                column = column[_key(slice(None), *src_index)]
+                target = _key(slice(r * channels, (r + 1) * channels), slice(None), *dst_index, j)
+                dest[target] = _channels_first(column)
+
+
 def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     """``conv`` of a batch ``x`` (N, C_in, *spatial) for a validated layer."""
     n_batch = x.shape[0]
@@ -319,19 +414,12 @@ def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     planes[:, :, size:] = 0
     source = x.reshape(n_batch, groups, per_in, *spatial)
     source = np.moveaxis(source, 0, 2)  # (G, K, N, *spatial)
-    for block, combo in enumerate(itertools.product(*phases)):
-        dest = _view(
-            planes[:, block * per_in : (block + 1) * per_in, :size],
-            (groups, per_in, n_batch, *pitch),
-        )
-        dst_index: list[slice] = []
-        src_index: list[slice] = []
-        for r, s, lo, rng in zip(combo, layer.stride, lows, ranges, strict=True):
-            j0, j1 = rng[r]
-            dst_index.append(slice(j0, j1))
-            start = s * j0 + r - lo
-            src_index.append(slice(start, start + s * (j1 - j0), s))
-        _place(dest, source[_key(..., *src_index)], dst_index)
+    split = _Split(layer.stride, lows, phases, ranges, pitch)
+    s_last = layer.stride[-1]
+    if inner and groups == 1 and s_last > 1 and phases[-1] == list(range(s_last)):
+        _pack_channels_last(planes[0, :, :size], x, split)
+    else:
+        _pack(planes[:, :, :size], source, split)
 
     kernels = w.reshape(groups, per_out, per_in, -1)
     taps: list[_Tap] = []
@@ -379,12 +467,14 @@ def _store(dst: Array, src: Array, bias: Array | None) -> None:
             np.add(src, bias_view, out=dst)
         return
     row = math.prod(spatial[1:])  # positions per index of the first spatial axis
-    band = max(1, BAND_BYTES // (row * channels * item))
+    band = min(spatial[0], max(1, BAND_BYTES // (row * channels * item)))
+    buffer = _scratch("band", (band, *spatial[1:], channels), dst.dtype)
+    last = (*range(1, src.ndim - 1), 0)  # (C, *spatial) -> (*spatial, C)
     for d_sample, s_sample in zip(dst, src, strict=True):
         for start in range(0, spatial[0], band):
             stop = min(start + band, spatial[0])
-            work = _scratch("band", (stop - start, *spatial[1:], channels), dst.dtype)
-            block = np.moveaxis(s_sample[:, start:stop], 0, -1)
+            work = buffer[: stop - start]
+            block = s_sample[:, start:stop].transpose(last)
             if bias is None:
                 np.copyto(work, block)
             else:

@@ -288,6 +288,36 @@ def _force_layout(monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
     monkeypatch.setattr(_fast, "BAND_BYTES", 1)
 
 
+@pytest.mark.parametrize(
+    ("input_shape", "weight_shape", "kwargs"),
+    [
+        ((3, 9), (4, 3, 4), {"stride": 2, "padding": 1}),
+        ((3, 10), (4, 3, 4), {"stride": 2, "padding": ((0, 3),)}),
+        ((2, 8, 11), (5, 2, 4, 3), {"stride": (2, 3), "padding": ((1, 2), (2, 0))}),
+        ((2, 5, 6, 13), (3, 2, 3, 2, 5), {"stride": (1, 2, 2), "padding": 2, "dilation": 3}),
+        ((1, 7), (2, 1, 3), {"stride": 3}),
+        ((1, 2), (2, 1, 3), {"stride": 2, "padding": 2}),  # no position holds every phase
+        ((3, 6, 7), (2, 3, 3, 3), {"stride": 2, "padding": 1, "padding_mode": "reflect"}),
+    ],
+)
+def test_channels_last_packing_of_a_strided_last_axis(
+    input_shape: tuple[int, ...], weight_shape: tuple[int, ...], kwargs: dict[str, Any]
+) -> None:
+    """The transpose-first packing (neighbouring columns as one run) equals the matrix exactly."""
+    rng = np.random.default_rng(7)
+    w = rng.integers(-3, 4, weight_shape).astype(float)
+    x = rng.integers(-3, 4, (2, *input_shape)).astype(float)
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        _force_layout(patch, "channels last")
+        packer = _fast._pack_channels_last
+        patch.setattr(_fast, "_pack_channels_last", lambda *a: calls.append(1) or packer(*a))
+        y = conv(x, w, **kwargs)
+    assert calls, "the layer should take the channels-last packing"
+    C = conv_matrix(input_shape, w, **kwargs)
+    assert_array_equal(y.reshape(2, -1), (C @ x.reshape(2, -1).T).T)
+
+
 @settings(max_examples=60, deadline=None)
 @given(conv_layers(modes=("zeros", "circular")), conv_transpose_layers(), st.data())
 def test_channels_last_layout_matches_the_matrix(
