@@ -91,6 +91,7 @@ SCRATCH_LIMIT = 32 * 2**20
 CHANNELS_LAST_MIN = 256  # m·k of a tap GEMM from which channels go innermost ...
 CHANNELS_LAST_ROW_FLOPS = 2**20  # ... and the work per output row that pays a row's store
 BAND_BYTES = 2**20  # a band of the channels-last output transposed at once: stays in L2
+STACKED_ROWS = 128  # rows of a tap GEMM up to which shifts along the last axis stack on them
 
 
 class _Scratch(threading.local):
@@ -421,39 +422,64 @@ def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     else:
         _pack(planes[:, :, :size], source, split)
 
+    # Shifts along the last axis either move the read (a flat offset) or, stacked,
+    # select a block of output rows, each block summed in at its shift by the store.
+    stack = inner and groups == 1 and per_out * (reach[-1] + 1) <= STACKED_ROWS
+    shifts = reach[-1] + 1 if stack else 1
     kernels = w.reshape(groups, per_out, per_in, -1)
     taps: list[_Tap] = []
     for t, tap in enumerate(itertools.product(*axes)):
         phase = [p.index(r) for p, (r, _) in zip(phases, tap, strict=True)]
         shift = [0, *(q for _, q in tap)]
+        out_block = shift[-1] if shifts > 1 else 0
+        shift[-1] -= out_block
         taps.append(
             _Tap(
                 _flat_index(shift, (n_batch, *pitch)),
                 _flat_index(phase, [len(p) for p in phases]),
-                0,
+                out_block,
                 np.ascontiguousarray(kernels[..., t]),
             )
         )
     last = _flat_index([n_batch - 1, *(o - 1 for o in layer.out_spatial)], (n_batch, *pitch))
-    out = _scratch("out", (groups, per_out, size), x.dtype, channels_last=inner)
-    _tap_sum(planes, taps, out, last + 1, (n_blocks, 1))
+    length = last + shifts  # block q is read up to q positions further
+    out = _scratch(
+        "out", (groups, shifts * per_out, size + shifts - 1), x.dtype, channels_last=inner
+    )
+    done = _tap_sum(planes, taps, out, length, (n_blocks, shifts))
 
     y = np.empty((n_batch, c_out, *layer.out_spatial), dtype=x.dtype)
-    crop = _view(out, (c_out, n_batch, *pitch))[
-        _key(slice(None), slice(None), *(slice(0, o) for o in layer.out_spatial))
-    ]
-    _store(y, np.moveaxis(crop, 1, 0), bias)
+    window = _key(slice(None), slice(None), *(slice(0, o) for o in layer.out_spatial))
+    parts = []
+    for q in (q for q in range(shifts) if done[q]):  # a dilated kernel may skip a shift
+        block = out[:, q * per_out : (q + 1) * per_out, q : q + size]
+        crop = _view(block, (c_out, n_batch, *pitch))[window]
+        parts.append(np.moveaxis(crop, 1, 0))
+    _store(y, parts, bias)
     return y
 
 
-def _store(dst: Array, src: Array, bias: Array | None) -> None:
-    """``dst[...] = src (+ bias per channel, axis 1)`` for ``(N, C, *spatial)`` views.
+def _sum_into(out: Array, parts: Sequence[Array], bias: Any) -> None:
+    """``out[...] = Σ parts (+ bias)``, one pass per term, written in ``out``'s memory."""
+    if len(parts) > 1:
+        np.add(parts[0], parts[1], out=out)
+    else:
+        np.copyto(out, parts[0])
+    for part in parts[2:]:
+        out += part
+    if bias is not None:
+        out += bias
 
-    A channels-innermost ``src`` goes through a work buffer a band of rows at a
-    time: crop (and add the bias) in its own order, into an L2-sized buffer, then
-    transpose the band into ``dst`` with one BLAS call (:func:`_blas.transpose`),
-    far faster than a strided copy or one NumPy copy per row.
+
+def _store(dst: Array, parts: Sequence[Array], bias: Array | None) -> None:
+    """``dst[...] = Σ parts (+ bias per channel, axis 1)`` for ``(N, C, *spatial)`` views.
+
+    Channels-innermost ``parts`` go through a work buffer a band of rows at a
+    time: summed (with the bias) in their own order, into an L2-sized buffer, then
+    transposed into ``dst`` with one BLAS call (:func:`_blas.transpose`), far
+    faster than a strided copy or one NumPy copy per row.
     """
+    src = parts[0]
     bias_view = None if bias is None else bias.reshape(-1, *(1,) * (src.ndim - 2))
     channels, spatial = src.shape[1], src.shape[2:]
     item = dst.itemsize
@@ -461,24 +487,17 @@ def _store(dst: Array, src: Array, bias: Array | None) -> None:
         item * math.prod(spatial[a + 1 :]) for a in range(len(spatial))
     )
     if channels == 1 or abs(src.strides[1]) != item or not dense:
-        if bias_view is None:
-            np.copyto(dst, src)
-        else:
-            np.add(src, bias_view, out=dst)
+        _sum_into(dst, parts, bias_view)
         return
     row = math.prod(spatial[1:])  # positions per index of the first spatial axis
     band = min(spatial[0], max(1, BAND_BYTES // (row * channels * item)))
     buffer = _scratch("band", (band, *spatial[1:], channels), dst.dtype)
     last = (*range(1, src.ndim - 1), 0)  # (C, *spatial) -> (*spatial, C)
-    for d_sample, s_sample in zip(dst, src, strict=True):
+    for n, d_sample in enumerate(dst):
         for start in range(0, spatial[0], band):
             stop = min(start + band, spatial[0])
             work = buffer[: stop - start]
-            block = s_sample[:, start:stop].transpose(last)
-            if bias is None:
-                np.copyto(work, block)
-            else:
-                np.add(block, bias, out=work)
+            _sum_into(work, [part[n, :, start:stop].transpose(last) for part in parts], bias)
             target = _view(d_sample[:, start:stop], (channels, (stop - start) * row))
             transpose(_view(work, ((stop - start) * row, channels)), target)
 
@@ -660,7 +679,7 @@ def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) 
             channels = slice(g * per_out, (g + 1) * per_out)
             _store(
                 target[:, channels],
-                np.moveaxis(crop[g], 1, 0),
+                [np.moveaxis(crop[g], 1, 0)],
                 None if bias is None else bias[channels],
             )
     return x

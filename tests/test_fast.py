@@ -318,6 +318,36 @@ def test_channels_last_packing_of_a_strided_last_axis(
     assert_array_equal(y.reshape(2, -1), (C @ x.reshape(2, -1).T).T)
 
 
+@pytest.mark.parametrize("stacked", [0, 2**20], ids=["shifts as offsets", "shifts stacked"])
+@pytest.mark.parametrize(
+    ("input_shape", "weight_shape", "kwargs"),
+    [
+        ((3, 9), (4, 3, 3), {"padding": 1}),
+        ((2, 9), (3, 2, 2), {"dilation": 2, "padding": 1}),  # shift 1 has no tap
+        ((2, 6, 7), (3, 2, 3, 4), {"stride": (2, 1), "padding": ((1, 0), (2, 1))}),
+        ((2, 4, 5, 6), (3, 2, 2, 3, 3), {"stride": (1, 1, 2), "padding": 1, "dilation": 2}),
+    ],
+)
+def test_last_axis_shifts_stacked_or_not_match_the_matrix(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    kwargs: dict[str, Any],
+    stacked: int,
+) -> None:
+    """Last-axis shifts as GEMM rows summed by the store, or as read offsets: same result."""
+    rng = np.random.default_rng(11)
+    w = rng.integers(-3, 4, weight_shape).astype(float)
+    x = rng.integers(-3, 4, (2, *input_shape)).astype(float)
+    b = rng.integers(-3, 4, weight_shape[0]).astype(float)
+    with pytest.MonkeyPatch.context() as patch:
+        _force_layout(patch, "channels last")
+        patch.setattr(_fast, "STACKED_ROWS", stacked)
+        y = conv(x, w, b, **kwargs)
+    C = conv_matrix(input_shape, w, **kwargs)
+    expected = (C @ x.reshape(2, -1).T).T + b.repeat(y[0, 0].size)
+    assert_array_equal(y.reshape(2, -1), expected)
+
+
 @settings(max_examples=60, deadline=None)
 @given(conv_layers(modes=("zeros", "circular")), conv_transpose_layers(), st.data())
 def test_channels_last_layout_matches_the_matrix(
