@@ -1,8 +1,9 @@
-"""What every benchmark shares: one thread for every library, the machine's facts, a timer.
+"""What every benchmark shares: one thread per library, a warm heap, the machine, timers.
 
 Benchmarks compare ratios measured in one process, so every peer runs with the
 same thread count (threadpoolctl for the BLAS and OpenMP pools, ``torch`` too
-when it is imported) and the header says which BLAS each library called.
+when it is imported) and the same allocator state, and the header says which
+BLAS each library called.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ import scipy
 import convmat
 
 
-def pin_threads(threads: int, torch: Any = None) -> Any:
-    """Limit every thread pool (and torch, if given) to ``threads``; returns the limiter."""
+def prepare(threads: int, torch: Any = None) -> Any:
+    """Limit every thread pool (and torch, if given) to ``threads`` and warm the heap
+    (:func:`warm_heap`); returns the thread limiter."""
     import threadpoolctl
 
     if torch is not None:
         torch.set_num_threads(threads)
-    return threadpoolctl.threadpool_limits(threads)
+    limits = threadpoolctl.threadpool_limits(threads)
+    warm_heap()
+    return limits
 
 
 def machine_header(threads: int, torch: Any = None) -> str:
@@ -48,10 +52,27 @@ def machine_header(threads: int, torch: Any = None) -> str:
             f"  {pool['user_api']}: {pool['internal_api']} {pool.get('version')} "
             f"{pool.get('architecture') or ''} threads={pool['num_threads']} ({pool['prefix']})"
         )
-    # Fresh pages cost page faults; when glibc hands freed memory back to the system decides
-    # how often a library pays them (PyTorch's conv B: 12 ms with a warm heap, 19 ms without).
-    lines.append(f"malloc: GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(glibc defaults)')}")
+    tunables = os.environ.get("GLIBC_TUNABLES", "glibc defaults")
+    lines.append(f"malloc: {tunables}; heap warmed with a {WARM_BYTES >> 20} MiB block")
     return "\n".join(lines)
+
+
+WARM_BYTES = 30 * 2**20
+
+
+def warm_heap() -> None:
+    """Put glibc's allocator in the state of a long-running program, for every contender.
+
+    Fresh pages cost page faults, and glibc decides when freed memory goes back to
+    the system: blocks above its mmap threshold (128 KiB at start) are unmapped
+    on free, so the next call of a library faults its buffers in again. Freeing
+    one large block raises that threshold (up to 32 MiB) for good, as any
+    program that has run a while has done; from then on blocks below it are
+    served and reused from the heap. Without this, a library's speed depends on
+    what ran before it (PyTorch's conv B: 19 ms on a cold process, 12 ms warm).
+    """
+    block = np.ones(WARM_BYTES // 8)  # touched, so it is really mapped
+    del block
 
 
 def median_time(fn: Callable[[], Any], reps: int) -> float:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from _common import machine_header, pin_threads
+from _common import machine_header, prepare
 
 import convmat
 
@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    pin_threads(1)
+    prepare(1)
     print(machine_header(1))
     print("one thread; times are medians; both constructions give identical matrices\n")
     header = (

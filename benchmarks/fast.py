@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import bursts, machine_header, pin_threads
+from _common import bursts, machine_header, prepare
 
 import convmat
 
@@ -128,7 +128,7 @@ def main() -> None:
 
     import torch
 
-    limits = pin_threads(args.threads, torch)
+    limits = prepare(args.threads, torch)
     print(machine_header(args.threads, torch))
     print(
         f"timing: {args.reps} rounds of {args.burst} consecutive calls per contender; ratio = "

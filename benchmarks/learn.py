@@ -27,7 +27,7 @@ import argparse
 from typing import Any
 
 import numpy as np
-from _common import machine_header, median_time, pin_threads
+from _common import machine_header, median_time, prepare
 
 import convmat
 from convmat._demo import downscale
@@ -117,7 +117,7 @@ def main() -> None:
 
     import torch
 
-    with pin_threads(args.threads, torch):
+    with prepare(args.threads, torch):
         print(machine_header(args.threads, torch))
         rows: list[tuple[Any, ...]] = [
             bench_j(torch, args.reps),

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import machine_header, median_time, pin_threads
+from _common import machine_header, median_time, prepare
 
 import convmat
 
@@ -64,7 +64,7 @@ def main() -> None:
     import torch
 
     f = torch.nn.functional
-    limits = pin_threads(args.threads, torch)
+    limits = prepare(args.threads, torch)
     print(machine_header(args.threads, torch))
     print(f"data: {'x'.join(map(str, SHAPE))} float32")
     print(f"timing: median of {args.reps} calls, median over {args.rounds} rounds\n")
