@@ -17,6 +17,11 @@ layout of the batch (:func:`_tap_sum`):
 * Taps that share an offset across phases are one GEMM with the phases stacked
   (space-to-depth for a strided convolution, depth-to-space for a transposed one),
   so the GEMMs stay large; single-channel layers use AXPY per tap instead.
+* Channel-heavy layers keep channels innermost (the GEMMs run faster so). Their
+  input is transposed to channels-last first when the last axis is strided, so
+  its phases are contiguous runs (:func:`_pack_channels_last`); with few output
+  channels the shifts along the last axis are stacked on the GEMM rows instead
+  of moving the read, and the store sums the shifted blocks (``STACKED_ROWS``).
 * The padded planes and the junk-laden output are work buffers kept per thread
   between calls (up to ``SCRATCH_LIMIT`` bytes each): fresh memory would pay
   page faults on every call. Returned arrays are always fresh.
