@@ -211,26 +211,34 @@ def axpy(alpha: Any, x: Array, y: Array) -> None:
 
 
 def transpose(a: Array, b: Array) -> None:
-    """``b[...] = a.T`` for 2-d views of one dtype, each with unit stride along axis 1.
+    """``b[...] = a.T`` for 2-d views of one dtype, each with unit stride along axis 1;
+    for 3-d views ``b[i] = a[i].T`` for every ``i`` (one check, one BLAS call each).
 
     The values are copied exactly: BLAS serves real dtypes only (it multiplies by
     ``alpha = 1``, exact for every real value).
     """
     fn = _OMATCOPY.get(b.dtype) if _ENABLED and a.dtype == b.dtype else None
+    batch = a.ndim == 3
+    first_a, first_b = (a[0], b[0]) if batch and len(a) else (a, b)
     la = lb = None
     if fn is not None and a.size:
-        la, lb = _layout(a), _layout(b)
+        la, lb = _layout(first_a), _layout(first_b)
     if (
         fn is None
         or la is None
         or lb is None
         or not (la[0] and lb[0])
-        or max(*a.shape, la[1], lb[1]) > _INT_MAX
+        or max(*first_a.shape, la[1], lb[1]) > _INT_MAX
+        or (batch and (a.strides[0] % a.itemsize or b.strides[0] % b.itemsize))
     ):
-        np.copyto(b, a.T)
+        np.copyto(b, np.swapaxes(a, -1, -2))
         return
-    rows, cols = a.shape
+    rows, cols = first_a.shape
     keep, p = _ints(rows, cols, la[1], lb[1])
-    fn(b"R", b"T", p, p + _INT, _ZERO_ONE[b.dtype][1], a.ctypes.data, p + 2 * _INT,
-       b.ctypes.data, p + 3 * _INT)  # fmt: skip
+    one = _ZERO_ONE[b.dtype][1]
+    pa, pb = a.ctypes.data, b.ctypes.data
+    step_a, step_b = (a.strides[0], b.strides[0]) if batch else (0, 0)
+    for i in range(len(a) if batch else 1):
+        fn(b"R", b"T", p, p + _INT, one, pa + i * step_a, p + 2 * _INT, pb + i * step_b,
+           p + 3 * _INT)  # fmt: skip
     del keep

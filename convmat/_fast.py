@@ -34,6 +34,7 @@ with those taps at reversed offsets. The textbook methods ("scatter",
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import threading
@@ -95,7 +96,7 @@ def _finish(y: Array, batched: bool) -> Array:
 SCRATCH_LIMIT = 32 * 2**20
 CHANNELS_LAST_MIN = 256  # m·k of a tap GEMM from which channels go innermost ...
 CHANNELS_LAST_ROW_FLOPS = 2**20  # ... and the work per output row that pays a row's store
-BAND_BYTES = 2**20  # a band of the channels-last output transposed at once: stays in L2
+BAND_BYTES = 2**19  # a band of the channels-last output transposed at once: stays in L2
 STACKED_ROWS = 128  # rows of a tap GEMM up to which shifts along the last axis stack on them
 
 
@@ -281,6 +282,16 @@ def _flat_index(index: Sequence[int], shape: Sequence[int]) -> int:
     return flat
 
 
+def _kernel_grid(values: Sequence[Sequence[int]], shape: Sequence[int]) -> list[int]:
+    """Per kernel tap (C order over the kernel): the flat index in a grid of ``shape``
+    of the tap's per-axis values (``values[a][t_a]`` along axis ``a``)."""
+    total = np.zeros([len(v) for v in values], dtype=np.int64)
+    for axis, v in enumerate(values):
+        shaped = np.reshape(v, [-1 if a == axis else 1 for a in range(len(values))])
+        total = total + shaped * math.prod(shape[axis + 1 :])
+    return [int(i) for i in total.ravel()]
+
+
 def _axis_taps(k: int, s: int, d: int) -> list[tuple[int, int]]:
     """Per tap ``t`` of one axis: ``(phase, shift)`` with ``t·d = s·shift + phase``."""
     return [((t * d) % s, (t * d) // s) for t in range(k)]
@@ -354,8 +365,7 @@ def _pack_channels_last(planes: Array, x: Array, split: _Split) -> None:
     s, lo, width = split.strides[-1], split.lows[-1], spatial[-1]
     size = math.prod(spatial[:-1]) * width
     rows = _scratch("channels_last", (n_batch, size, channels), x.dtype)
-    for sample, target in zip(x, rows, strict=True):
-        transpose(_view(sample, (channels, size)), target)
+    transpose(x.reshape(n_batch, channels, size), rows)
     flat = _view(rows, (n_batch, *spatial[:-1], width * channels))
     last = split.ranges[-1]
     inside = (max(j0 for j0, _ in last.values()), min(j1 for _, j1 in last.values()))
@@ -376,23 +386,32 @@ def _pack_channels_last(planes: Array, x: Array, split: _Split) -> None:
                 dest[target] = _channels_first(column)
 
 
-def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
-    """``conv`` of a batch ``x`` (N, C_in, *spatial) for a validated layer."""
-    n_batch = x.shape[0]
+class _ConvPlan(NamedTuple):
+    """Everything about a forward convolution that depends on its geometry only."""
+
+    split: _Split  # the stride-phase layout of the (padded) input
+    size: int  # positions of one plane: N·∏pitch
+    tail: int  # zero positions after them, for the furthest shift
+    blocks: int  # stride-phase planes (blocks of input channels)
+    inner: bool  # channels innermost
+    packing: str  # "channels last" (transpose first) or "strided"
+    shifts: int  # output blocks: shifts along the last axis stacked on the GEMM rows
+    taps: list[tuple[int, int, int]]  # per kernel tap: read offset, input block, output block
+    length: int  # output positions the tap sum writes
+
+
+@functools.lru_cache(maxsize=64)
+def _conv_plan(layer: Layer, n_batch: int) -> _ConvPlan:
+    """The layout of :func:`conv_engine` for a layer and batch size (cached: pure index work)."""
     groups = layer.groups
-    c_out, per_in = w.shape[0], w.shape[1]
-    per_out = c_out // groups
-    if n_batch == 0:
-        return np.empty((0, c_out, *layer.out_spatial), dtype=x.dtype)
-    lows = [lo for lo, _ in layer.padding]
-    if layer.padding_mode != "zeros":
-        x = np.pad(
-            x,
-            ((0, 0), (0, 0), *layer.padding),
-            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
-        )
+    per_in, per_out = layer.in_channels // groups, layer.out_channels // groups
+    if layer.padding_mode == "zeros":
+        lows, spatial = [lo for lo, _ in layer.padding], layer.in_spatial
+    else:  # the input comes padded
         lows = [0] * layer.ndim
-    spatial = x.shape[2:]
+        spatial = tuple(
+            n + lo + hi for n, (lo, hi) in zip(layer.in_spatial, layer.padding, strict=True)
+        )
     axes = [
         _axis_taps(k, s, d)
         for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
@@ -410,56 +429,82 @@ def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
         _pitch(o + q, o, list(rng.values()))
         for o, q, rng in zip(layer.out_spatial, reach, ranges, strict=True)
     )
-    size = n_batch * math.prod(pitch)
-    tail = _flat_index([0, *reach], (n_batch, *pitch))
-    n_blocks = math.prod(len(p) for p in phases)
     inner = _channels_last(per_out, per_in, layer.out_spatial[-1], math.prod(layer.kernel_size))
-    planes = _scratch(
-        "planes", (groups, n_blocks * per_in, size + tail), x.dtype, channels_last=inner
-    )
-    planes[:, :, size:] = 0
-    source = x.reshape(n_batch, groups, per_in, *spatial)
-    source = np.moveaxis(source, 0, 2)  # (G, K, N, *spatial)
-    split = _Split(layer.stride, lows, phases, ranges, pitch)
     s_last = layer.stride[-1]
-    if inner and groups == 1 and s_last > 1 and phases[-1] == list(range(s_last)):
-        _pack_channels_last(planes[0, :, :size], x, split)
-    else:
-        _pack(planes[:, :, :size], source, split)
-
+    last_phases = inner and groups == 1 and s_last > 1 and phases[-1] == list(range(s_last))
     # Shifts along the last axis either move the read (a flat offset) or, stacked,
     # select a block of output rows, each block summed in at its shift by the store.
     stack = inner and groups == 1 and per_out * (reach[-1] + 1) <= STACKED_ROWS
     shifts = reach[-1] + 1 if stack else 1
-    kernels = w.reshape(groups, per_out, per_in, -1)
-    taps: list[_Tap] = []
-    for t, tap in enumerate(itertools.product(*axes)):
-        phase = [p.index(r) for p, (r, _) in zip(phases, tap, strict=True)]
-        shift = [0, *(q for _, q in tap)]
-        out_block = shift[-1] if shifts > 1 else 0
-        shift[-1] -= out_block
-        taps.append(
-            _Tap(
-                _flat_index(shift, (n_batch, *pitch)),
-                _flat_index(phase, [len(p) for p in phases]),
-                out_block,
-                np.ascontiguousarray(kernels[..., t]),
-            )
+    reads = [[q for _, q in pairs] for pairs in axes]
+    out_blocks = [min(q, shifts - 1) for q in reads[-1]]  # further shifts read further
+    reads[-1] = [q - b for q, b in zip(reads[-1], out_blocks, strict=True)]
+    in_blocks = [[p.index(r) for r, _ in a] for a, p in zip(axes, phases, strict=True)]
+    zero = [[0] * len(pairs) for pairs in axes[:-1]]
+    taps = list(
+        zip(
+            _kernel_grid(reads, pitch),
+            _kernel_grid(in_blocks, [len(p) for p in phases]),
+            _kernel_grid([*zero, out_blocks], pitch),
+            strict=True,
         )
+    )
     last = _flat_index([n_batch - 1, *(o - 1 for o in layer.out_spatial)], (n_batch, *pitch))
-    length = last + shifts  # block q is read up to q positions further
+    return _ConvPlan(
+        _Split(layer.stride, lows, phases, ranges, pitch),
+        n_batch * math.prod(pitch),
+        _flat_index([0, *reach], (n_batch, *pitch)),
+        math.prod(len(p) for p in phases),
+        inner,
+        "channels last" if last_phases else "strided",
+        shifts,
+        taps,
+        last + shifts,  # block q is read up to q positions further
+    )
+
+
+def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+    """``conv`` of a batch ``x`` (N, C_in, *spatial) for a validated layer."""
+    n_batch = x.shape[0]
+    groups = layer.groups
+    c_out, per_in = w.shape[0], w.shape[1]
+    per_out = c_out // groups
+    if n_batch == 0:
+        return np.empty((0, c_out, *layer.out_spatial), dtype=x.dtype)
+    if layer.padding_mode != "zeros":
+        x = np.pad(
+            x,
+            ((0, 0), (0, 0), *layer.padding),
+            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
+        )
+    plan = _conv_plan(layer, n_batch)
+    size, inner, shifts = plan.size, plan.inner, plan.shifts
+    planes = _scratch(
+        "planes", (groups, plan.blocks * per_in, size + plan.tail), x.dtype, channels_last=inner
+    )
+    planes[:, :, size:] = 0
+    if plan.packing == "channels last":
+        _pack_channels_last(planes[0, :, :size], x, plan.split)
+    else:
+        source = x.reshape(n_batch, groups, per_in, *x.shape[2:]).transpose(
+            1, 2, 0, *range(3, x.ndim + 1)
+        )
+        _pack(planes[:, :, :size], source, plan.split)  # source: (G, K, N, *spatial)
+
+    matrices = np.moveaxis(w.reshape(groups, per_out, per_in, -1), -1, 0).copy()
+    taps = [_Tap(*tap, matrix) for tap, matrix in zip(plan.taps, matrices, strict=True)]
     out = _scratch(
         "out", (groups, shifts * per_out, size + shifts - 1), x.dtype, channels_last=inner
     )
-    done = _tap_sum(planes, taps, out, length, (n_blocks, shifts))
+    done = _tap_sum(planes, taps, out, plan.length, (plan.blocks, shifts))
 
     y = np.empty((n_batch, c_out, *layer.out_spatial), dtype=x.dtype)
     window = _key(slice(None), slice(None), *(slice(0, o) for o in layer.out_spatial))
     parts = []
     for q in (q for q in range(shifts) if done[q]):  # a dilated kernel may skip a shift
         block = out[:, q * per_out : (q + 1) * per_out, q : q + size]
-        crop = _view(block, (c_out, n_batch, *pitch))[window]
-        parts.append(np.moveaxis(crop, 1, 0))
+        crop = _view(block, (c_out, n_batch, *plan.split.pitch))[window]
+        parts.append(crop.transpose(1, 0, *range(2, crop.ndim)))
     _store(y, parts, bias)
     return y
 
@@ -495,16 +540,24 @@ def _store(dst: Array, parts: Sequence[Array], bias: Array | None) -> None:
         _sum_into(dst, parts, bias_view)
         return
     row = math.prod(spatial[1:])  # positions per index of the first spatial axis
-    band = min(spatial[0], max(1, BAND_BYTES // (row * channels * item)))
-    buffer = _scratch("band", (band, *spatial[1:], channels), dst.dtype)
-    last = (*range(1, src.ndim - 1), 0)  # (C, *spatial) -> (*spatial, C)
-    for n, d_sample in enumerate(dst):
-        for start in range(0, spatial[0], band):
-            stop = min(start + band, spatial[0])
-            work = buffer[: stop - start]
-            _sum_into(work, [part[n, :, start:stop].transpose(last) for part in parts], bias)
-            target = _view(d_sample[:, start:stop], (channels, (stop - start) * row))
-            transpose(_view(work, ((stop - start) * row, channels)), target)
+    sample = spatial[0] * row * channels * item
+    if sample <= BAND_BYTES:  # a band of whole samples ...
+        samples, rows = min(len(dst), BAND_BYTES // sample), spatial[0]
+    else:  # ... or of rows of one sample
+        samples, rows = 1, max(1, BAND_BYTES // (row * channels * item))
+    buffer = _scratch("band", (samples, rows, *spatial[1:], channels), dst.dtype)
+    last = (0, *range(2, src.ndim), 1)  # (N, C, *spatial) -> (N, *spatial, C)
+    for n in range(0, len(dst), samples):
+        for start in range(0, spatial[0], rows):
+            box = _key(slice(n, n + samples), slice(None), slice(start, start + rows))
+            target = dst[box]
+            work = buffer[: len(target), : target.shape[2]]
+            _sum_into(work, [part[box].transpose(last) for part in parts], bias)
+            positions = target.shape[2] * row
+            transpose(
+                _view(work, (len(target), positions, channels)),
+                _view(target, (len(target), channels, positions)),
+            )
 
 
 def conv(
@@ -642,18 +695,19 @@ def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) 
     source = np.moveaxis(y.reshape(n_batch, groups, per_in, *layer.out_spatial), 0, 2)
     _place(dest, source[_key(..., *src_index)], dst_index)
 
-    kernels = w.reshape(groups, per_in, per_out, -1)
-    taps = []
-    for t, combo in enumerate(itertools.product(*axes)):
-        offset = [0, *(q_max - q for q_max, (_, q) in zip(shifts, combo, strict=True))]
-        taps.append(
-            _Tap(
-                _flat_index(offset, (n_batch, *pitch)),
-                0,
-                _flat_index([r for r, _ in combo], phase_counts),
-                np.ascontiguousarray(kernels[..., t].transpose(0, 2, 1)),
-            )
+    matrices = w.reshape(groups, per_in, per_out, -1).transpose(3, 0, 2, 1).copy()
+    taps = [
+        _Tap(*tap)
+        for tap in zip(
+            _kernel_grid(
+                [[q_max - q for _, q in a] for q_max, a in zip(shifts, axes, strict=True)], pitch
+            ),
+            [0] * len(matrices),
+            _kernel_grid([[r for r, _ in a] for a in axes], phase_counts),
+            matrices,
+            strict=True,
         )
+    ]
     last = _flat_index([n_batch - 1, *(sp - 1 for sp in span)], (n_batch, *pitch))
     out = _scratch("out", (groups, n_blocks * per_out, size), y.dtype, channels_last=inner)
     done = _tap_sum(planes, taps, out, last + 1, (1, n_blocks))
