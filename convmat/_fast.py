@@ -648,15 +648,24 @@ def conv(
 # --------------------------------------------------------------------------- transposed
 
 
-def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
-    """The transposed layer by output stride phases, each a stride-1 tap sum."""
-    n_batch = y.shape[0]
-    groups = layer.groups
-    c_in, per_out = w.shape[0], w.shape[1]  # transposed input channels, output per group
-    per_in = c_in // groups
-    c_out = per_out * groups
-    if n_batch == 0:
-        return np.empty((0, c_out, *layer.in_spatial), dtype=y.dtype)
+class _TransposePlan(NamedTuple):
+    """Everything about a transposed convolution that depends on its geometry only."""
+
+    pitch: tuple[int, ...]  # the input's grid, per axis
+    size: int  # positions of the input plane: N·∏pitch
+    tail: int  # zero positions after them, for the furthest shift
+    place: tuple[list[slice], list[slice]]  # where the input goes in the plane, and from where
+    blocks: int  # output stride phases
+    inner: bool  # channels innermost
+    taps: list[tuple[int, int, int]]  # per kernel tap: read offset, input block, output block
+    length: int  # positions the tap sum writes
+    phases: list[tuple[list[slice], list[slice]]]  # per output phase: its outputs, its results
+
+
+@functools.lru_cache(maxsize=64)
+def _conv_transpose_plan(layer: Layer, n_batch: int) -> _TransposePlan:
+    """The layout of :func:`conv_transpose_engine` (cached: pure index work)."""
+    per_in, per_out = layer.out_channels // layer.groups, layer.in_channels // layer.groups
     axes = [
         _axis_taps(k, s, d)
         for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
@@ -679,41 +688,24 @@ def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) 
         _pitch(sp + q, sp, [(box.start, box.stop)])
         for sp, q, box in zip(span, shifts, dst_index, strict=True)
     )
-    size = n_batch * math.prod(pitch)
-    tail = _flat_index([0, *shifts], (n_batch, *pitch))
     phase_counts = list(layer.stride)
     n_blocks = math.prod(phase_counts)
-
     # Channels innermost only without output phases: interleaving phases row by row
     # costs more than the faster GEMMs save.
     inner = n_blocks == 1 and _channels_last(
         per_out, per_in, layer.in_spatial[-1], math.prod(layer.kernel_size)
     )
-    planes = _scratch("planes", (groups, per_in, size + tail), y.dtype, channels_last=inner)
-    planes[:, :, size:] = 0
-    dest = _view(planes[:, :, :size], (groups, per_in, n_batch, *pitch))
-    source = np.moveaxis(y.reshape(n_batch, groups, per_in, *layer.out_spatial), 0, 2)
-    _place(dest, source[_key(..., *src_index)], dst_index)
-
-    matrices = w.reshape(groups, per_in, per_out, -1).transpose(3, 0, 2, 1).copy()
-    taps = [
-        _Tap(*tap)
-        for tap in zip(
-            _kernel_grid(
-                [[q_max - q for _, q in a] for q_max, a in zip(shifts, axes, strict=True)], pitch
-            ),
-            [0] * len(matrices),
+    reads = [[q_max - q for _, q in a] for q_max, a in zip(shifts, axes, strict=True)]
+    taps = list(
+        zip(
+            _kernel_grid(reads, pitch),
+            [0] * math.prod(layer.kernel_size),
             _kernel_grid([[r for r, _ in a] for a in axes], phase_counts),
-            matrices,
             strict=True,
         )
-    ]
-    last = _flat_index([n_batch - 1, *(sp - 1 for sp in span)], (n_batch, *pitch))
-    out = _scratch("out", (groups, n_blocks * per_out, size), y.dtype, channels_last=inner)
-    done = _tap_sum(planes, taps, out, last + 1, (1, n_blocks))
-
-    x = np.empty((n_batch, c_out, *layer.in_spatial), dtype=y.dtype)
-    for block, phase in enumerate(itertools.product(*(range(s) for s in layer.stride))):
+    )
+    phases = []
+    for phase in itertools.product(*(range(s) for s in layer.stride)):
         x_index: list[slice] = []
         u_index: list[slice] = []
         for r, s, (lo, _), firsts, stops, b0 in zip(
@@ -722,6 +714,47 @@ def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) 
             f, e = firsts[r], stops[r]
             x_index.append(slice(s * f + r - lo, None, s) if e > f else slice(0, 0))
             u_index.append(slice(f - b0, max(f, e) - b0))
+        phases.append((x_index, u_index))
+    last = _flat_index([n_batch - 1, *(sp - 1 for sp in span)], (n_batch, *pitch))
+    return _TransposePlan(
+        pitch,
+        n_batch * math.prod(pitch),
+        _flat_index([0, *shifts], (n_batch, *pitch)),
+        (dst_index, src_index),
+        n_blocks,
+        inner,
+        taps,
+        last + 1,
+        phases,
+    )
+
+
+def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+    """The transposed layer by output stride phases, each a stride-1 tap sum."""
+    n_batch = y.shape[0]
+    groups = layer.groups
+    c_in, per_out = w.shape[0], w.shape[1]  # transposed input channels, output per group
+    per_in = c_in // groups
+    c_out = per_out * groups
+    if n_batch == 0:
+        return np.empty((0, c_out, *layer.in_spatial), dtype=y.dtype)
+    plan = _conv_transpose_plan(layer, n_batch)
+    size, pitch, inner = plan.size, plan.pitch, plan.inner
+    planes = _scratch("planes", (groups, per_in, size + plan.tail), y.dtype, channels_last=inner)
+    planes[:, :, size:] = 0
+    dest = _view(planes[:, :, :size], (groups, per_in, n_batch, *pitch))
+    source = y.reshape(n_batch, groups, per_in, *layer.out_spatial)
+    source = source.transpose(1, 2, 0, *range(3, source.ndim))  # (G, K, N, *spatial)
+    dst_index, src_index = plan.place
+    _place(dest, source[_key(..., *src_index)], dst_index)
+
+    matrices = w.reshape(groups, per_in, per_out, -1).transpose(3, 0, 2, 1).copy()
+    taps = [_Tap(*tap, matrix) for tap, matrix in zip(plan.taps, matrices, strict=True)]
+    out = _scratch("out", (groups, plan.blocks * per_out, size), y.dtype, channels_last=inner)
+    done = _tap_sum(planes, taps, out, plan.length, (1, plan.blocks))
+
+    x = np.empty((n_batch, c_out, *layer.in_spatial), dtype=y.dtype)
+    for block, (x_index, u_index) in enumerate(plan.phases):
         target = x[_key(slice(None), slice(None), *x_index)]
         if target.size == 0:
             continue
@@ -738,7 +771,7 @@ def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) 
             channels = slice(g * per_out, (g + 1) * per_out)
             _store(
                 target[:, channels],
-                [np.moveaxis(crop[g], 1, 0)],
+                [crop[g].transpose(1, 0, *range(2, crop.ndim - 1))],
                 None if bias is None else bias[channels],
             )
     return x
