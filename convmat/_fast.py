@@ -96,6 +96,7 @@ def _finish(y: Array, batched: bool) -> Array:
 SCRATCH_LIMIT = 32 * 2**20
 CHANNELS_LAST_MIN = 256  # m·k of a tap GEMM from which channels go innermost ...
 CHANNELS_LAST_ROW_FLOPS = 2**20  # ... and the work per output row that pays a row's store
+PACK_BYTES = 2**20  # samples transposed to channels-last at once, then packed from L2
 BAND_BYTES = 2**19  # a band of the channels-last output transposed at once: stays in L2
 STACKED_ROWS = 128  # rows of a tap GEMM up to which shifts along the last axis stack on them
 
@@ -359,31 +360,43 @@ def _pack_channels_last(planes: Array, x: Array, split: _Split) -> None:
     ``s·j + r − lo`` (r = 0..s−1) are one contiguous run of ``s·C`` values, which is
     exactly what plane position ``j`` holds for those ``s`` blocks. So each
     combination of the other axes' phases is one copy of ``s·C``-value runs,
-    plus a few border positions where only some phases hold data.
+    plus a few border positions where only some phases hold data. A few samples
+    at a time (``PACK_BYTES``), so the copies read the transposed samples from cache.
     """
     n_batch, channels, *spatial = x.shape
     s, lo, width = split.strides[-1], split.lows[-1], spatial[-1]
     size = math.prod(spatial[:-1]) * width
-    rows = _scratch("channels_last", (n_batch, size, channels), x.dtype)
-    transpose(x.reshape(n_batch, channels, size), rows)
-    flat = _view(rows, (n_batch, *spatial[:-1], width * channels))
+    group = max(1, min(n_batch, PACK_BYTES // (size * channels * x.itemsize)))
+    rows = _scratch("channels_last", (group, size, channels), x.dtype)
     last = split.ranges[-1]
     inside = (max(j0 for j0, _ in last.values()), min(j1 for _, j1 in last.values()))
+    ja, jb = inside if inside[1] > inside[0] else (0, 0)
     chunk = s * channels
-    for block, combo in enumerate(itertools.product(*split.phases[:-1])):
-        dest = _view(planes[block * chunk : (block + 1) * chunk], (chunk, n_batch, *split.pitch))
-        dst_index, src_index = _rows(combo, split)  # every axis but the last
-        ja, jb = inside if inside[1] > inside[0] else (0, 0)
-        run = flat[..., (s * ja - lo) * channels : (s * jb - lo) * channels]
-        run = _view(run, (*run.shape[:-1], jb - ja, chunk))[_key(slice(None), *src_index)]
-        _place(dest, _channels_first(run), [*dst_index, slice(ja, jb)])
-        # Border positions: phase r holds data at j in [j0, j1) outside the shared run.
-        for r, (j0, j1) in last.items():
-            for j in (*range(j0, min(j1, ja)), *range(max(j0, jb), j1)):
-                column = flat[..., (s * j + r - lo) * channels : (s * j + r - lo + 1) * channels]
-                column = column[_key(slice(None), *src_index)]
-                target = _key(slice(r * channels, (r + 1) * channels), slice(None), *dst_index, j)
-                dest[target] = _channels_first(column)
+    combos = list(itertools.product(*split.phases[:-1]))
+    boxes = [_rows(combo, split) for combo in combos]  # every axis but the last
+    for n in range(0, n_batch, group):
+        samples = x[n : n + group]
+        transpose(samples.reshape(len(samples), channels, size), rows[: len(samples)])
+        flat = _view(rows[: len(samples)], (len(samples), *spatial[:-1], width * channels))
+        for block, (dst_index, src_index) in enumerate(boxes):
+            dest = _view(
+                planes[block * chunk : (block + 1) * chunk], (chunk, n_batch, *split.pitch)
+            )
+            dest = dest[:, n : n + len(samples)]
+            run = flat[..., (s * ja - lo) * channels : (s * jb - lo) * channels]
+            run = _view(run, (*run.shape[:-1], jb - ja, chunk))[_key(slice(None), *src_index)]
+            _place(dest, _channels_first(run), [*dst_index, slice(ja, jb)])
+            # Border positions: phase r holds data at j in [j0, j1) outside the shared run.
+            for r, (j0, j1) in last.items():
+                for j in (*range(j0, min(j1, ja)), *range(max(j0, jb), j1)):
+                    column = flat[
+                        ..., (s * j + r - lo) * channels : (s * j + r - lo + 1) * channels
+                    ]
+                    column = column[_key(slice(None), *src_index)]
+                    target = _key(
+                        slice(r * channels, (r + 1) * channels), slice(None), *dst_index, j
+                    )
+                    dest[target] = _channels_first(column)
 
 
 class _ConvPlan(NamedTuple):

@@ -300,22 +300,27 @@ def _force_layout(monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
         ((3, 6, 7), (2, 3, 3, 3), {"stride": 2, "padding": 1, "padding_mode": "reflect"}),
     ],
 )
+@pytest.mark.parametrize("pack_bytes", [1, 2**40], ids=["a sample at a time", "all at once"])
 def test_channels_last_packing_of_a_strided_last_axis(
-    input_shape: tuple[int, ...], weight_shape: tuple[int, ...], kwargs: dict[str, Any]
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    kwargs: dict[str, Any],
+    pack_bytes: int,
 ) -> None:
     """The transpose-first packing (neighbouring columns as one run) equals the matrix exactly."""
     rng = np.random.default_rng(7)
     w = rng.integers(-3, 4, weight_shape).astype(float)
-    x = rng.integers(-3, 4, (2, *input_shape)).astype(float)
+    x = rng.integers(-3, 4, (3, *input_shape)).astype(float)
     calls = []
     with pytest.MonkeyPatch.context() as patch:
         _force_layout(patch, "channels last")
+        patch.setattr(_fast, "PACK_BYTES", pack_bytes)
         packer = _fast._pack_channels_last
         patch.setattr(_fast, "_pack_channels_last", lambda *a: calls.append(1) or packer(*a))
         y = conv(x, w, **kwargs)
     assert calls, "the layer should take the channels-last packing"
     C = conv_matrix(input_shape, w, **kwargs)
-    assert_array_equal(y.reshape(2, -1), (C @ x.reshape(2, -1).T).T)
+    assert_array_equal(y.reshape(3, -1), (C @ x.reshape(3, -1).T).T)
 
 
 @pytest.mark.parametrize("stacked", [0, 2**20], ids=["shifts as offsets", "shifts stacked"])
