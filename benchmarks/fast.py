@@ -131,9 +131,9 @@ def main() -> None:
     limits = prepare(args.threads, torch)
     print(machine_header(args.threads, torch))
     print(
-        f"timing: {args.reps} rounds of {args.burst} consecutive calls per contender; ratio = "
-        "median over rounds of (median convmat call / median torch call); 'after torch' = the "
-        "same ratio for the first call of each burst, made straight after the other library's\n"
+        f"timing: {args.reps} rounds of {args.burst} calls in a row per contender; ratio = median "
+        "over rounds of\n(median convmat call / median torch call); 'after torch': the same for "
+        "the first call of each burst\n"
     )
 
     header = (
