@@ -430,6 +430,15 @@ def test_blas_transpose_copies_exactly(
     strided = np.zeros((21, 13), dtype)
     _blas.transpose(a[:, ::-1], strided)  # not BLAS-shaped: NumPy's copy
     assert_array_equal(strided, a[:, ::-1].T)
+    # A batch: b[i] = a[i].T, batch steps of any sign, views inside wider arrays.
+    batch = np.stack([a, a[::-1, ::-1], np.roll(a, 1)])
+    out = np.zeros((3, 24, 15), dtype)
+    _blas.transpose(batch[::-1, 2:, 3:20], out[:, :17, 1:12])
+    expected = np.zeros_like(out)
+    expected[:, :17, 1:12] = np.swapaxes(batch[::-1, 2:, 3:20], 1, 2)
+    assert_array_equal(out, expected)
+    empty = np.zeros((0, 21, 13), dtype)
+    _blas.transpose(np.zeros((0, 13, 21), dtype), empty)
 
 
 def test_float32_accuracy_on_a_channel_heavy_layer() -> None:
