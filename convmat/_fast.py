@@ -372,17 +372,19 @@ def _pack_channels_last(planes: Array, x: Array, split: _Split) -> None:
     inside = (max(j0 for j0, _ in last.values()), min(j1 for _, j1 in last.values()))
     ja, jb = inside if inside[1] > inside[0] else (0, 0)
     chunk = s * channels
-    combos = list(itertools.product(*split.phases[:-1]))
-    boxes = [_rows(combo, split) for combo in combos]  # every axis but the last
+    blocks = [  # per combination of the other axes' phases: its planes and boxes
+        (
+            _view(planes[block * chunk : (block + 1) * chunk], (chunk, n_batch, *split.pitch)),
+            *_rows(combo, split),  # every axis but the last
+        )
+        for block, combo in enumerate(itertools.product(*split.phases[:-1]))
+    ]
     for n in range(0, n_batch, group):
         samples = x[n : n + group]
         transpose(samples.reshape(len(samples), channels, size), rows[: len(samples)])
         flat = _view(rows[: len(samples)], (len(samples), *spatial[:-1], width * channels))
-        for block, (dst_index, src_index) in enumerate(boxes):
-            dest = _view(
-                planes[block * chunk : (block + 1) * chunk], (chunk, n_batch, *split.pitch)
-            )
-            dest = dest[:, n : n + len(samples)]
+        for planes_of_block, dst_index, src_index in blocks:
+            dest = planes_of_block[:, n : n + len(samples)]
             run = flat[..., (s * ja - lo) * channels : (s * jb - lo) * channels]
             run = _view(run, (*run.shape[:-1], jb - ja, chunk))[_key(slice(None), *src_index)]
             _place(dest, _channels_first(run), [*dst_index, slice(ja, jb)])
@@ -415,7 +417,11 @@ class _ConvPlan(NamedTuple):
 
 @functools.lru_cache(maxsize=64)
 def _conv_plan(layer: Layer, n_batch: int) -> _ConvPlan:
-    """The layout of :func:`conv_engine` for a layer and batch size (cached: pure index work)."""
+    """The layout of :func:`conv_engine` for a layer and batch size.
+
+    Pure index work, cached: a plan is shared by every call with its geometry and
+    must not be modified.
+    """
     groups = layer.groups
     per_in, per_out = layer.in_channels // groups, layer.out_channels // groups
     if layer.padding_mode == "zeros":
@@ -677,7 +683,7 @@ class _TransposePlan(NamedTuple):
 
 @functools.lru_cache(maxsize=64)
 def _conv_transpose_plan(layer: Layer, n_batch: int) -> _TransposePlan:
-    """The layout of :func:`conv_transpose_engine` (cached: pure index work)."""
+    """The layout of :func:`conv_transpose_engine` (cached and shared, as :func:`_conv_plan`)."""
     per_in, per_out = layer.out_channels // layer.groups, layer.in_channels // layer.groups
     axes = [
         _axis_taps(k, s, d)
