@@ -138,6 +138,11 @@ def _scratch(
     return np.moveaxis(array, 0, -1) if channels_last else array
 
 
+def _tuning() -> tuple[int, ...]:
+    """The thresholds a layout plan depends on (tests and benchmarks may change them)."""
+    return CHANNELS_LAST_MIN, CHANNELS_LAST_ROW_FLOPS, STACKED_ROWS
+
+
 def _channels_last(m: int, k: int, row: int, n_taps: int) -> bool:
     """Whether the tap sum should keep channels innermost (GEMMs by position rows).
 
@@ -416,11 +421,12 @@ class _ConvPlan(NamedTuple):
 
 
 @functools.lru_cache(maxsize=64)
-def _conv_plan(layer: Layer, n_batch: int) -> _ConvPlan:
+def _conv_plan(layer: Layer, n_batch: int, tuning: tuple[int, ...]) -> _ConvPlan:
     """The layout of :func:`conv_engine` for a layer and batch size.
 
     Pure index work, cached: a plan is shared by every call with its geometry and
-    must not be modified.
+    must not be modified. ``tuning`` (:func:`_tuning`) makes the module's layout
+    thresholds part of the cache key.
     """
     groups = layer.groups
     per_in, per_out = layer.in_channels // groups, layer.out_channels // groups
@@ -496,7 +502,7 @@ def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
             ((0, 0), (0, 0), *layer.padding),
             mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
         )
-    plan = _conv_plan(layer, n_batch)
+    plan = _conv_plan(layer, n_batch, _tuning())
     size, inner, shifts = plan.size, plan.inner, plan.shifts
     planes = _scratch(
         "planes", (groups, plan.blocks * per_in, size + plan.tail), x.dtype, channels_last=inner
@@ -682,7 +688,7 @@ class _TransposePlan(NamedTuple):
 
 
 @functools.lru_cache(maxsize=64)
-def _conv_transpose_plan(layer: Layer, n_batch: int) -> _TransposePlan:
+def _conv_transpose_plan(layer: Layer, n_batch: int, tuning: tuple[int, ...]) -> _TransposePlan:
     """The layout of :func:`conv_transpose_engine` (cached and shared, as :func:`_conv_plan`)."""
     per_in, per_out = layer.out_channels // layer.groups, layer.in_channels // layer.groups
     axes = [
@@ -757,7 +763,7 @@ def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) 
     c_out = per_out * groups
     if n_batch == 0:
         return np.empty((0, c_out, *layer.in_spatial), dtype=y.dtype)
-    plan = _conv_transpose_plan(layer, n_batch)
+    plan = _conv_transpose_plan(layer, n_batch, _tuning())
     size, pitch, inner = plan.size, plan.pitch, plan.inner
     planes = _scratch("planes", (groups, per_in, size + plan.tail), y.dtype, channels_last=inner)
     planes[:, :, size:] = 0

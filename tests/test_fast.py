@@ -280,12 +280,14 @@ def test_four_methods_agree_on_fractional_data(
 def _force_layout(monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
     """Make every GEMM tap sum run channels-first or channels-last, whatever its size.
 
-    Channels last also stores one index of the first spatial axis per band.
+    Channels last also stores one index of the first spatial axis per band and packs
+    a strided last axis one sample at a time.
     """
     last = layout == "channels last"
     monkeypatch.setattr(_fast, "CHANNELS_LAST_MIN", 2 if last else 2**62)
     monkeypatch.setattr(_fast, "CHANNELS_LAST_ROW_FLOPS", 0)
     monkeypatch.setattr(_fast, "BAND_BYTES", 1)
+    monkeypatch.setattr(_fast, "PACK_BYTES", 1)
 
 
 @pytest.mark.parametrize(
