@@ -298,9 +298,12 @@ def _kernel_grid(values: Sequence[Sequence[int]], shape: Sequence[int]) -> list[
     return [int(i) for i in total.ravel()]
 
 
-def _axis_taps(k: int, s: int, d: int) -> list[tuple[int, int]]:
-    """Per tap ``t`` of one axis: ``(phase, shift)`` with ``t·d = s·shift + phase``."""
-    return [((t * d) % s, (t * d) // s) for t in range(k)]
+def _axis_taps(layer: Layer) -> list[list[tuple[int, int]]]:
+    """Per axis, per tap ``t``: ``(phase, shift)`` with ``t·d = s·shift + phase``."""
+    return [
+        [((t * d) % s, (t * d) // s) for t in range(k)]
+        for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------- convolution
@@ -437,10 +440,7 @@ def _conv_plan(layer: Layer, n_batch: int, tuning: tuple[int, ...]) -> _ConvPlan
         spatial = tuple(
             n + lo + hi for n, (lo, hi) in zip(layer.in_spatial, layer.padding, strict=True)
         )
-    axes = [
-        _axis_taps(k, s, d)
-        for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
-    ]
+    axes = _axis_taps(layer)
     phases = [sorted({r for r, _ in pairs}) for pairs in axes]
     reach = [max(q for _, q in pairs) for pairs in axes]
     # Per axis and phase r: plane position j holds padded input s·j + r, data in [j0, j1).
@@ -691,10 +691,7 @@ class _TransposePlan(NamedTuple):
 def _conv_transpose_plan(layer: Layer, n_batch: int, tuning: tuple[int, ...]) -> _TransposePlan:
     """The layout of :func:`conv_transpose_engine` (cached and shared, as :func:`_conv_plan`)."""
     per_in, per_out = layer.out_channels // layer.groups, layer.in_channels // layer.groups
-    axes = [
-        _axis_taps(k, s, d)
-        for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
-    ]
+    axes = _axis_taps(layer)
     shifts = [max(q for _, q in taps) for taps in axes]
     # Per axis and output phase ρ: the padded output index s·I + ρ for I in [first, stop).
     first, stop = [], []

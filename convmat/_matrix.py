@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from convmat._args import numeric_array
-from convmat._layer import Layer, conv_layer, conv_transpose_layer
+from convmat._layer import Layer, _weight_shape, conv_layer, conv_transpose_layer
 from convmat._pattern import (
     Pattern,
     block_shifts,
@@ -130,12 +130,9 @@ def layer_matrix(
 
 
 def _weight(weight: Any) -> np.ndarray[Any, Any]:
+    """A weight array, its shape checked as the layer checker does (before any input is)."""
     w = numeric_array(weight, "weight")
-    if w.ndim < 3:
-        raise ValueError(
-            f"weight must have shape (C_out, C_in // groups, *kernel_size) with at least one "
-            f"spatial dim; got shape {w.shape}"
-        )
+    _weight_shape(w.shape)
     return w
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from convmat._args import numeric_array
 from convmat._layer import Layer, conv_layer
-from convmat._matrix import DEFAULT_MAX_BYTES, human_bytes, layer_matrix
+from convmat._matrix import DEFAULT_MAX_BYTES, _weight, human_bytes, layer_matrix
 
 Array = np.ndarray[Any, Any]
 
@@ -90,7 +90,7 @@ def conv_singular_values(
     """
     from scipy.sparse.linalg import svds
 
-    w = numeric_array(weight, "weight")
+    w = _weight(weight)
     layer = conv_layer(
         input_shape,
         w.shape,
@@ -192,7 +192,7 @@ def circular_singular_values(
     >>> fft.shape, bool(np.allclose(fft, svd))
     ((50,), True)
     """
-    w = numeric_array(weight, "weight")
+    w = _weight(weight)
     layer = conv_layer(
         input_shape,
         w.shape,
@@ -376,7 +376,7 @@ def deconvolution_report(
     from convmat._operator import conv_operator, deconvolve
 
     xs = numeric_array(x, "x")
-    w = numeric_array(weight, "weight")
+    w = _weight(weight)
     geometry = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     layer = conv_layer(xs.shape, w.shape, padding_mode=padding_mode, **geometry)
     sigma = conv_singular_values(
