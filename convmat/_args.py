@@ -131,12 +131,35 @@ def padding_pairs(
     return result
 
 
+def is_tensor(a: Any) -> bool:
+    """Whether ``a`` is a ``torch.Tensor``, found without importing torch."""
+    return any(c.__module__ == "torch" and c.__name__ == "Tensor" for c in type(a).__mro__)
+
+
+def as_array(a: Any) -> Any:
+    """``a`` unchanged, or a ``torch.Tensor`` as a NumPy array (detached, on the CPU, copied).
+
+    torch is never imported here: a tensor is recognised by its class. NumPy has no
+    bfloat16, so a bfloat16 tensor becomes float32 (exactly: every bfloat16 is a
+    float32); every other dtype is kept, float16 included.
+    """
+    if not is_tensor(a):
+        return a
+    t = a.detach().cpu()
+    if str(t.dtype) == "torch.bfloat16":
+        t = t.float()
+    if t.is_conj():
+        t = t.resolve_conj()
+    return t.numpy().copy()
+
+
 def numeric_array(a: Any, name: str) -> np.ndarray[Any, Any]:
     """``a`` as a float or complex array; ints and bools become float64.
 
-    Object, string and other non-numeric arrays raise ``TypeError``.
+    A ``torch.Tensor`` is read through :func:`as_array`. Object, string and other
+    non-numeric arrays raise ``TypeError``.
     """
-    arr = np.asarray(a)
+    arr = np.asarray(as_array(a))
     kind = arr.dtype.kind
     if kind in "biu":
         return arr.astype(np.float64)

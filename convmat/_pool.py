@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import as_int, ntuple, numeric_array, spatial_shape, split_planes
+from convmat._args import as_array, as_int, ntuple, numeric_array, spatial_shape, split_planes
 from convmat._matrix import _index_dtype
 from convmat._pattern import window_positions
 from convmat._shapes import conv_transpose_length, pool_length
@@ -236,7 +236,7 @@ def max_pool(
 
 
 def _indices(indices: Any) -> np.ndarray[Any, Any]:
-    ind = np.asarray(indices)
+    ind = np.asarray(as_array(indices))
     if ind.dtype.kind not in "iu":
         raise TypeError(f"indices must be an integer array; got dtype {ind.dtype}")
     return ind.astype(np.int64, copy=False)
