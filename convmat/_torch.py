@@ -22,8 +22,10 @@ torch is imported only when :func:`from_torch` runs; ``import convmat`` never im
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -255,15 +257,23 @@ class _Reader:
         self.max_bytes = max_bytes
         params = list(root.parameters()) + list(root.buffers())
         floats = [p.dtype for p in params if p.is_floating_point()]
-        self.tdtype = floats[0] if floats else torch.float32
-        self.dtype = (
-            np.dtype(str(self.tdtype).replace("torch.", ""))
-            if str(self.tdtype) != "torch.bfloat16"
-            else np.dtype(np.float32)
-        )
+        if not floats and at is not None and at.dtype.kind == "f":
+            floats = [getattr(torch, str(at.dtype))]
+        # A model without weights reads exactly in float64, NumPy's default.
+        self.tdtype = floats[0] if floats else torch.float64
+        name = str(self.tdtype).replace("torch.", "")
+        self.dtype = np.dtype(np.float32 if name == "bfloat16" else name)
         sample = np.zeros(input_shape) if at is None else at
         self.nodes: list[Node] = [Node("input", input_shape, name="input")]
         self.input = _Val(0, torch.as_tensor(sample, dtype=self.tdtype)[None])
+
+    @contextlib.contextmanager
+    def quiet(self, grad: bool = False) -> Any:
+        """torch without autograd (unless ``grad``) and without its implementation warnings."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with self.torch.enable_grad() if grad else self.torch.no_grad():
+                yield
 
     # -- graph building
     def push(self, node: Node, tensor: Any) -> _Val:
@@ -286,7 +296,7 @@ class _Reader:
         a = _map_args(args, lambda v: v.tensor.clone())
         k = _map_args(kwargs, lambda v: v.tensor.clone())
         try:
-            with self.torch.no_grad():
+            with self.quiet():
                 return fn(*a, **k)
         except Exception as err:
             raise ValueError(
@@ -317,7 +327,7 @@ class _Reader:
             )
             for p, s in zip(parents, starts, strict=False)
         }
-        with torch.no_grad():
+        with self.quiet():
             out = fn(
                 *_map_args(args, lambda v: index[id(v)]),
                 **_map_args(kwargs, lambda v: index[id(v)]),
@@ -366,7 +376,7 @@ class _Reader:
         """An elementwise function at the current value: ``f'(z) ⊙ x + (f(z) − f'(z) z)``."""
         self.needs_at(name, kind)
         torch = self.torch
-        with torch.enable_grad():
+        with self.quiet(grad=True):
             z = val.tensor.detach().clone().requires_grad_(True)
             y = fn(z.clone())
             (grad,) = torch.autograd.grad(y.sum(), z)
@@ -507,11 +517,11 @@ class _Reader:
             v, c = (a, b) if isinstance(a, _Val) else (b, a)
             return self.scale(v, c, name, value)
         if op == "div":
-            if isinstance(b, _Val):
-                if isinstance(a, _Val):
-                    raise ValueError(f"{name}: a quotient of two inputs is not supported")
-                return self.linearise(lambda t: a / t, b, name, "div")
             value = self.run(operator.truediv, (a, b), {}, name)
+            if isinstance(a, _Val) and isinstance(b, _Val):
+                return self.quotient(a, b, name, value)
+            if isinstance(b, _Val):
+                return self.linearise(lambda t: a / t, b, name, "div")
             return self.scale(a, 1.0 / torch.as_tensor(b, dtype=torch.float64), name, value)
         raise AssertionError(op)
 
@@ -544,16 +554,30 @@ class _Reader:
         return self.step(DiagStep(name, "mul", v.shape, d, dtype=self.dtype), v, value)
 
     def product(self, a: _Val, b: _Val, name: str, value: Any) -> _Val:
-        """``a ⊙ b`` of two inputs at ``at=``: ``b₀ ⊙ a + a₀ ⊙ b − a₀ ⊙ b₀``."""
-        self.needs_at(name, "a product of two inputs")
-        if a.shape != b.shape:
+        """``a ⊙ b`` of two inputs at ``at=``: ``b₀ ⊙ a + a₀ ⊙ b`` plus the offset."""
+        a0, b0 = _np(a.tensor[0]), _np(b.tensor[0])
+        return self.bilinear(a, b, b0, a0, name, "a product of two inputs", value)
+
+    def quotient(self, a: _Val, b: _Val, name: str, value: Any) -> _Val:
+        """``a / b`` of two inputs at ``at=``: ``a / b₀ − (a₀ / b₀²) ⊙ b`` plus the offset."""
+        a0, b0 = _np(a.tensor[0]), _np(b.tensor[0])
+        return self.bilinear(a, b, 1 / b0, -a0 / b0**2, name, "a quotient of two inputs", value)
+
+    def bilinear(
+        self, a: _Val, b: _Val, da: Array, db: Array, name: str, what: str, value: Any
+    ) -> _Val:
+        """``da ⊙ a + db ⊙ b + (f(a₀, b₀) − da ⊙ a₀ − db ⊙ b₀)``: the tangent at ``at=``."""
+        self.needs_at(name, what)
+        if a.shape != b.shape or tuple(value.shape[1:]) != a.shape:
             raise ValueError(
-                f"{name} must multiply inputs of one shape; got {a.shape} and {b.shape}"
+                f"{name} must combine inputs of one shape (no broadcasting between "
+                f"inputs); got {a.shape} and {b.shape}"
             )
         a0, b0 = _np(a.tensor[0]), _np(b.tensor[0])
-        da = self.step(DiagStep(name + ".a", "mul", a.shape, b0, dtype=self.dtype), a, value)
-        db = self.step(DiagStep(name + ".b", "mul", b.shape, a0, dtype=self.dtype), b, value)
-        return self.sum([(1.0, da), (1.0, db)], -(a0 * b0), name, value)
+        ta = self.step(DiagStep(name + ".a", "mul", a.shape, da, dtype=self.dtype), a, value)
+        tb = self.step(DiagStep(name + ".b", "mul", b.shape, db, dtype=self.dtype), b, value)
+        offset = _np(value[0]) - da * a0 - db * b0
+        return self.sum([(1.0, ta), (1.0, tb)], offset, name, value)
 
 
 _ARITHMETIC = {
@@ -771,7 +795,7 @@ def _read_elementwise(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> 
 def _read_max_pool(r: _Reader, fn: Callable[..., Any], name: str, kind: str, x: _Val) -> Any:
     """Max pooling at ``at=``: the gather of each window's winner (torch's own indices)."""
     r.needs_at(name, kind)
-    with r.torch.no_grad():
+    with r.quiet():
         value, idx = fn(x.tensor.clone(), return_indices=True)
     plane = math.prod(x.shape[1:])
     source = _np(idx[0]) + plane * np.arange(x.shape[0]).reshape(-1, *(1,) * (idx.ndim - 2))
@@ -803,7 +827,7 @@ def _read_max_pool_module(r: _Reader, m: Any, name: str, args: Any, kwargs: Any)
 
     out = _read_max_pool(r, call, name, kind, args[0])
     if m.return_indices:
-        with torch.no_grad():
+        with r.quiet():
             _, idx = call(args[0].tensor.clone(), return_indices=True)
         return (out, idx)
     return out
