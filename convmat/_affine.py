@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from convmat._args import numeric_array
+from convmat._args import as_int, numeric_array
 from convmat._matrix import DEFAULT_MAX_BYTES, _index_dtype, check_max_bytes, human_bytes
 
 Array = np.ndarray[Any, Any]
@@ -77,6 +77,8 @@ class Step:
         if offset is not None:
             offset = np.broadcast_to(np.asarray(offset, self.dtype), self.output_shape)
         self.offset = offset
+        # The layer's geometry as convmat.stack_overlap reads it, for spatial layers.
+        self.spec: dict[str, Any] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -658,6 +660,75 @@ class AffineMap:
             max_bytes=self.max_bytes,
             name=f"{self.name or 'map'}.T",
         )
+
+    # -- analyses
+    def layer(self, name: str) -> AffineMap:
+        """The map of one module or function of the model, by its name in :attr:`layers`."""
+        for node in self._nodes[1:]:
+            if node.name == name and node.step is not None:
+                step = node.step
+                return AffineMap(
+                    [
+                        Node("input", step.input_shape),
+                        Node("step", node.shape, (0,), step, name=name),
+                    ],
+                    max_bytes=self.max_bytes,
+                    name=name,
+                )
+        names = [n.name for n in self._nodes[1:] if n.step is not None]
+        raise ValueError(f"name must be one of the map's steps {names}; got {name!r}")
+
+    def singular_values(self, k: int = 1, *, tol: float = 0.0) -> Array:
+        """The ``k`` largest singular values of ``M``, largest first (``[0]``: the spectral norm).
+
+        Computed matrix-free by ARPACK (``scipy.sparse.linalg.svds`` on :attr:`operator`,
+        to ``tol``; 0 means machine precision), or densely when ``M`` is small.
+        """
+        from scipy.sparse.linalg import svds
+
+        count = as_int(k, "k")
+        rows, cols = self.shape
+        if not 1 <= count <= min(rows, cols):
+            raise ValueError(
+                f"k must be between 1 and min(M.shape) = {min(rows, cols)}; got {count}"
+            )
+        if count >= min(rows, cols) - 1 or rows * cols <= 1 << 16:
+            dense = self.to_matrix().toarray()
+            return np.asarray(np.linalg.svd(dense, compute_uv=False)[:count])
+        values = svds(
+            self.operator, k=count, tol=tol, return_singular_vectors=False, random_state=0
+        )
+        return np.asarray(np.sort(values)[::-1])
+
+    def overlap(self) -> Array:
+        """The checkerboard of the map's structure: :func:`convmat.stack_overlap` of its layers.
+
+        The convolutions, transposed convolutions and resizes of the map, in order,
+        with every weight set to 1 and a ones input: how many paths reach each output
+        position. Other steps (BatchNorm, activations) do not move positions.
+        """
+        from convmat._checkerboard import stack_overlap
+
+        spatial = [n for n in self._nodes[1:] if n.step is not None and n.step.spec is not None]
+        if not spatial:
+            raise ValueError(
+                "map must hold a convolution, a transposed convolution or a resize to count "
+                f"overlaps; got steps {[r.kind for r in self.layers]}"
+            )
+        previous = spatial[0].step
+        assert previous is not None
+        for node in spatial[1:]:
+            assert node.step is not None
+            if node.step.input_shape[1:] != previous.output_shape[1:]:
+                raise ValueError(
+                    f"map's spatial layers must follow one another; {node.name} takes "
+                    f"{node.step.input_shape[1:]} but the layer before it gives "
+                    f"{previous.output_shape[1:]}"
+                )
+            previous = node.step
+        first = spatial[0].step
+        assert first is not None
+        return stack_overlap(first.input_shape[1:], [n.step.spec for n in spatial if n.step])
 
     # -- the breakdown
     @property

@@ -612,7 +612,7 @@ def _conv_step(name: str, kind: str, layer: Layer, w: Array, bias: Any, transpos
         b = _np(bias).astype(w.dtype)
         offset = np.broadcast_to(b.reshape(c_out, *(1,) * layer.ndim), out_shape)
     count = pattern_nnz(layer) * layer.out_channels * (layer.in_channels // layer.groups)
-    return OperatorStep(
+    step = OperatorStep(
         name,
         kind,
         in_shape,
@@ -623,6 +623,17 @@ def _conv_step(name: str, kind: str, layer: Layer, w: Array, bias: Any, transpos
         build=lambda: layer_matrix(layer, w, transposed=transposed, max_bytes=math.inf),
         offset=offset,
     )
+    geometry = {
+        "kernel_size": layer.kernel_size,
+        "stride": layer.stride,
+        "padding": layer.padding,
+        "dilation": layer.dilation,
+    }
+    if transposed:
+        step.spec = {"kind": "tconv", **geometry, "output_padding": layer.output_padding}
+    else:
+        step.spec = {"kind": "conv", **geometry, "padding_mode": layer.padding_mode}
+    return step
 
 
 def _read_conv(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
@@ -846,33 +857,36 @@ def _read_max_unpool(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> A
     return r.step(step, x, value)
 
 
-def _plane_step(r: _Reader, name: str, kind: str, x: _Val, plane: Any, value: Any) -> _Val:
-    step = PlaneStep(name, kind, x.shape, tuple(value.shape[1:]), plane.astype(r.dtype))
+def _resize(r: _Reader, name: str, kind: str, x: _Val, value: Any, bound: dict[str, Any]) -> _Val:
+    """A resize (``nn.Upsample`` or ``F.interpolate``): one plane's :func:`upsample_matrix`."""
+    from convmat._upsample import upsample_matrix
+
+    size, scale = bound.get("size"), bound.get("scale_factor")
+    if bound.get("recompute_scale_factor") or size is not None:
+        size, scale = tuple(value.shape[2:]), None
+    args = {
+        "size": size,
+        "scale_factor": scale,
+        "mode": bound.get("mode", "nearest"),
+        "align_corners": bound.get("align_corners"),
+    }
+    if bound.get("antialias"):
+        args["antialias"] = True
+    plane = upsample_matrix(x.shape[1:], **args, dtype=r.dtype)
+    step = PlaneStep(name, kind, x.shape, tuple(value.shape[1:]), plane)
+    step.spec = {"kind": "upsample", **{k: v for k, v in args.items() if v is not None}}
     return r.step(step, x, value)
 
 
 def _read_upsample(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
-    from convmat._upsample import upsample_matrix
-
-    x = args[0]
-    value = r.run(m, args, kwargs, name)
-    size, scale = m.size, m.scale_factor
-    if getattr(m, "recompute_scale_factor", None) or size is not None:
-        size, scale = tuple(value.shape[2:]), None
-    plane = upsample_matrix(
-        x.shape[1:],
-        size=size,
-        scale_factor=scale,
-        mode=m.mode,
-        align_corners=m.align_corners,
-        dtype=r.dtype,
-    )
-    return _plane_step(r, name, type(m).__name__, x, plane, value)
+    bound = {
+        k: getattr(m, k, None)
+        for k in ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")
+    }
+    return _resize(r, name, type(m).__name__, args[0], r.run(m, args, kwargs, name), bound)
 
 
 def _read_interpolate(r: _Reader, target: Any, name: str, args: Any, kwargs: Any) -> Any:
-    from convmat._upsample import upsample_matrix
-
     names = (
         "input",
         "size",
@@ -883,22 +897,8 @@ def _read_interpolate(r: _Reader, target: Any, name: str, args: Any, kwargs: Any
         "antialias",
     )
     bound = dict(zip(names, args, strict=False)) | kwargs
-    x = bound["input"]
     value = r.run(target, args, kwargs, name)
-    size, scale = bound.get("size"), bound.get("scale_factor")
-    if bound.get("recompute_scale_factor") or size is not None:
-        size, scale = tuple(value.shape[2:]), None
-    extra = {"antialias": True} if bound.get("antialias") else {}
-    plane = upsample_matrix(
-        x.shape[1:],
-        size=size,
-        scale_factor=scale,
-        mode=bound.get("mode", "nearest"),
-        align_corners=bound.get("align_corners"),
-        dtype=r.dtype,
-        **extra,
-    )
-    return _plane_step(r, name, "interpolate", x, plane, value)
+    return _resize(r, name, "interpolate", bound["input"], value, bound)
 
 
 def _read_avg_pool(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
@@ -921,7 +921,7 @@ def _read_avg_pool(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any
             divisor_override=getattr(m, "divisor_override", None),
             dtype=r.dtype,
         )
-    return _plane_step(r, name, kind, x, plane, value)
+    return r.step(PlaneStep(name, kind, x.shape, tuple(value.shape[1:]), plane), x, value)
 
 
 _MODULE_READERS: dict[str, Callable[..., Any]] = {

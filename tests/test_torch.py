@@ -704,3 +704,52 @@ def test_spectral_norm_through_the_operator() -> None:
     top = svds(a.operator, k=1, return_singular_vectors=False, random_state=0)[0]
     dense = np.linalg.svd(a.matrix.toarray(), compute_uv=False)[0]
     assert math.isclose(top, dense, rel_tol=1e-10)
+
+
+# ------------------------------------------------------------------ analyses on a model's map
+
+
+def test_overlap_of_a_generator_is_its_stack_overlap() -> None:
+    """The checkerboard predicted from the generator's structure, and seen on a constant."""
+    from convmat import stack_overlap
+
+    g = dcgan_generator().eval()
+    a = from_torch(g, (8, 1, 1), at=torch.zeros(8, 1, 1))
+    want = stack_overlap(
+        (1, 1),
+        [{"kernel_size": 4}] + [{"kernel_size": 4, "stride": 2, "padding": 1}] * 3,
+    )
+    np.testing.assert_array_equal(a.overlap(), want)
+    assert from_torch(nn.ConvTranspose2d(1, 1, 4), (1, 1, 1)).overlap().shape == (4, 4)
+    with pytest.raises(ValueError, match="must hold a convolution"):
+        from_torch(nn.ReLU(), (1, 3), at=np.ones((1, 3))).overlap()
+    pooled = from_torch(
+        nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3)),
+        (1, 9, 9),
+        at=np.ones((1, 9, 9)),
+    )
+    with pytest.raises(ValueError, match="spatial layers must follow one another"):
+        pooled.overlap()
+
+
+def test_singular_values_and_layer_maps() -> None:
+    torch.manual_seed(7)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ConvTranspose2d(4, 2, 4, 2, 1)).double()
+    a = from_torch(net, (2, 12, 12))
+    dense = np.linalg.svd(a.matrix.toarray(), compute_uv=False)
+    assert_allclose(a.singular_values(3), dense[:3], rtol=1e-9)
+    first = a.layer("0")
+    assert first.input_shape == (2, 12, 12) and first.output_shape == (4, 12, 12)
+    assert_allclose(
+        first.singular_values(1)[0],
+        np.linalg.svd(first.matrix.toarray(), compute_uv=False)[0],
+        rtol=1e-9,
+    )
+    small = from_torch(nn.Linear(3, 2).double(), (3,))
+    assert_allclose(
+        small.singular_values(2), np.linalg.svd(small.matrix.toarray(), compute_uv=False)
+    )
+    with pytest.raises(ValueError, match=r"k must be between 1 and min\(M.shape\) = 2; got 3"):
+        small.singular_values(3)
+    with pytest.raises(ValueError, match=r"name must be one of the map's steps \['0', '1'\]"):
+        a.layer("2")
