@@ -5,6 +5,12 @@ Cᵀ, shape arithmetic, and (in :mod:`convmat.symbolic`) exact formulas.
 Conventions are PyTorch's: channels first, cross-correlation, C-order flattening.
 """
 
+from convmat._avgpool import (
+    adaptive_avg_pool,
+    adaptive_avg_pool_matrix,
+    avg_pool,
+    avg_pool_matrix,
+)
 from convmat._checkerboard import (
     Checkerboard,
     checkerboard,
@@ -50,6 +56,10 @@ __all__ = [
     "DeconvolveResult",
     "KernelFit",
     "SuperResolution",
+    "adaptive_avg_pool",
+    "adaptive_avg_pool_matrix",
+    "avg_pool",
+    "avg_pool_matrix",
     "checkerboard",
     "circular_singular_values",
     "conv",

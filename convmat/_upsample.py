@@ -27,11 +27,24 @@ from convmat._args import ntuple, numeric_array, spatial_shape, split_planes
 from convmat._matrix import DEFAULT_MAX_BYTES, _index_dtype, check_max_bytes
 from convmat._shapes import upsample_length
 
-MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "bed_of_nails")
+MODES = (
+    "nearest",
+    "nearest-exact",
+    "linear",
+    "bilinear",
+    "bicubic",
+    "trilinear",
+    "area",
+    "bed_of_nails",
+)
 #: The interpolating modes, which take ``align_corners``, and their fixed number of spatial dims.
 INTERPOLATING = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 #: Keys' cubic convolution parameter, as torch (``A = −0.75``).
 CUBIC_A = -0.75
+#: The modes that take ``antialias=True``, with their filter's support (half-width, in samples).
+ANTIALIAS = {"bilinear": 1, "bicubic": 2}
+#: Keys' parameter of torch's anti-aliased bicubic filter (Pillow's, ``A = −0.5``).
+CUBIC_AA_A = -0.5
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.floating[Any]]]
@@ -45,6 +58,7 @@ class Resize(NamedTuple):
     out_spatial: tuple[int, ...]
     scales: tuple[float | None, ...]
     align_corners: bool
+    antialias: bool = False
 
 
 def _mode(mode: Any) -> str:
@@ -85,11 +99,29 @@ def _scale_factors(scale_factor: Any, ndim: int) -> tuple[float, ...]:
     return scales
 
 
+def _antialias(antialias: Any, mode: str) -> bool:
+    if not isinstance(antialias, (bool, np.bool_)):
+        raise TypeError(f"antialias must be a bool; got {antialias!r}")
+    if antialias and mode not in ANTIALIAS:
+        raise ValueError(
+            f"antialias must be False for mode={mode!r} (torch anti-aliases bilinear and bicubic "
+            f"only); got True"
+        )
+    return bool(antialias)
+
+
 def resize_plan(
-    spatial: Any, *, size: Any, scale_factor: Any, mode: Any, align_corners: Any
+    spatial: Any,
+    *,
+    size: Any,
+    scale_factor: Any,
+    mode: Any,
+    align_corners: Any,
+    antialias: Any = False,
 ) -> Resize:
     """Check the arguments of :func:`upsample_matrix` / :func:`upsample` and size the output."""
     mode = _mode(mode)
+    aa = _antialias(antialias, mode)
     fixed = INTERPOLATING.get(mode)
     given = isinstance(spatial, (Sequence, np.ndarray)) and not isinstance(spatial, (str, bytes))
     rank = None if given else spatial_rank(mode, size, scale_factor)
@@ -140,7 +172,7 @@ def resize_plan(
                 f"scale_factor {factors} for input {shape} (output {out})"
             )
         scales = factors
-    return Resize(mode, shape, out, scales, corners)
+    return Resize(mode, shape, out, scales, corners, aa)
 
 
 def _floorf(v: FloatArray) -> IntArray:
@@ -247,6 +279,57 @@ def legacy_nearest(plan: Resize) -> bool:
     )
 
 
+def _aa_filter(x: FloatArray, mode: str) -> FloatArray:
+    """torch's anti-aliasing filters in ``x``'s precision: the tent, or Keys' cubic with A = −½."""
+    ftype = x.dtype.type
+    v = np.abs(x)
+    if mode == "bilinear":
+        tent: FloatArray = np.where(v < 1, 1 - v, 0).astype(ftype)
+        return tent
+    a = ftype(CUBIC_AA_A)
+    with np.errstate(over="ignore", invalid="ignore"):
+        near, far = _keys_near(v, a), _keys_far(v, a)
+    cubic: FloatArray = np.where(v < 1, near, np.where(v < 2, far, 0)).astype(ftype)
+    return cubic
+
+
+def _aa_taps(
+    n: int, m: int, mode: str, align_corners: bool, scale: float | None, ftype: Any
+) -> tuple[IntArray, FloatArray]:
+    """Taps of torch's anti-aliased (separable) resampling, ``_compute_indices_weights_aa``.
+
+    The step ``r`` is :func:`_ratio`'s (``align_corners`` changes only ``r``: centres
+    stay at ``r·(o + ½)``); when shrinking (``r > 1``) the filter is stretched by
+    ``r`` and its support widened to ``r`` times the plain one. Output ``o`` reads
+    ``[xmin, xmin + xsize)`` with the filter's weights normalised to sum 1; the
+    mixed float32/float64 arithmetic of the C++ source is reproduced for float32.
+    Taps past ``xsize`` are marked absent with index −1.
+    """
+    ratio = _ratio(n, m, align_corners, scale, ftype)
+    half = ANTIALIAS[mode]
+    wide = ratio >= 1
+    support = ftype(half * np.float64(ratio)) if wide else ftype(half)
+    invscale = ftype(1.0 / np.float64(ratio)) if wide else ftype(1)
+    width = math.ceil(support) * 2 + 1
+    o = np.arange(m, dtype=np.float64)
+    center = (np.float64(ratio) * (o + 0.5)).astype(ftype)
+    xmin = np.maximum(np.trunc((center - support).astype(np.float64) + 0.5), 0).astype(np.int64)
+    xmax = np.trunc((center + support).astype(np.float64) + 0.5).astype(np.int64)
+    xsize = np.clip(np.minimum(xmax, n) - xmin, 0, width)
+    j = np.arange(width)
+    taps = xmin[:, None] + j
+    valid = j < xsize[:, None]
+    offset = (taps.astype(ftype) - center[:, None]).astype(ftype)
+    arg = ((offset.astype(np.float64) + 0.5) * np.float64(invscale)).astype(ftype)
+    w = np.where(valid, _aa_filter(arg, mode), ftype(0)).astype(ftype)
+    total = np.zeros(m, ftype)
+    for t in range(width):  # torch's running float sum, tap by tap
+        total = (total + w[:, t]).astype(ftype)
+    safe = np.where(total != 0, total, ftype(1)).astype(ftype)
+    w = (w / safe[:, None]).astype(ftype)
+    return np.where(valid, taps, -1), w
+
+
 def axis_taps(
     n: int,
     m: int,
@@ -256,6 +339,7 @@ def axis_taps(
     scale: float | None,
     ftype: Any,
     legacy: bool = False,
+    antialias: bool = False,
 ) -> tuple[IntArray, FloatArray]:
     """Input indices and weights, each ``(m, taps)``, of one axis resized from ``n`` to ``m``.
 
@@ -264,9 +348,22 @@ def axis_taps(
     floors taken of the float32-rounded coordinate, indices clamped to the input;
     ``legacy`` selects the nearest-neighbour formulas of :func:`legacy_nearest`.
     Columns never decrease along a row; duplicates and zero weights are kept
-    (the fast path computes them, as torch does).
+    (the fast path computes them, as torch does). Index −1 marks an absent tap
+    (past a row's window: ``area`` and ``antialias``), always after the present ones.
     """
     o = np.arange(m)
+    if mode == "area":
+        from convmat._avgpool import adaptive_windows
+
+        win = adaptive_windows(n, m)
+        j = np.arange(int(win.width.max()))
+        present = j < win.width[:, None]
+        idx = np.where(present, win.lo[:, None] + j, -1)
+        return idx, np.where(present, 1 / win.divisor[:, None], 0).astype(ftype)
+    if antialias:
+        if m == n:  # torch's separable kernel skips an axis of unchanged size
+            return o[:, None], np.ones((m, 1), ftype)
+        return _aa_taps(n, m, mode, align_corners, scale, ftype)
     if mode == "bed_of_nails":
         s = m // n
         return (o // s)[:, None], (o % s == 0).astype(ftype)[:, None]
@@ -306,6 +403,7 @@ def plan_taps(plan: Resize, ftype: Any) -> list[tuple[IntArray, FloatArray]]:
             scale=s,
             ftype=ftype,
             legacy=legacy,
+            antialias=plan.antialias,
         )
         for n, m, s in zip(plan.in_spatial, plan.out_spatial, plan.scales, strict=True)
     ]
@@ -314,6 +412,9 @@ def plan_taps(plan: Resize, ftype: Any) -> list[tuple[IntArray, FloatArray]]:
 def taps_matrix(idx: IntArray, w: FloatArray, n: int) -> sp.csr_array:
     """The 1-d resize matrix ``(m, n)``: repeated columns summed, zero weights not stored."""
     m = idx.shape[0]
+    if (idx < 0).any():  # absent taps: the row's last index again, weight 0
+        w = np.where(idx < 0, 0, w)
+        idx = np.maximum(np.maximum.accumulate(idx, axis=1), 0)
     key = (np.arange(m)[:, None] * n + idx).reshape(-1)  # non-decreasing: rows, then columns
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     sums = np.add.reduceat(w.reshape(-1), first)
@@ -337,7 +438,12 @@ def _padded(a: sp.csr_array) -> tuple[IntArray, FloatArray, np.ndarray[Any, Any]
     return cols, vals, mask
 
 
-def kron_csr(factors: list[sp.csr_array], max_bytes: Any, what: str) -> sp.csr_array:
+def kron_csr(
+    factors: list[sp.csr_array],
+    max_bytes: Any,
+    what: str,
+    alternative: str = "the matrix-free convmat.upsample",
+) -> sp.csr_array:
     """``factors[0] ⊗ factors[1] ⊗ …`` in CSR, sorted, built by broadcasting (no COO stage).
 
     Row ``(r₀, r₁, …)`` holds the products of the rows' entries; taking them in
@@ -346,7 +452,7 @@ def kron_csr(factors: list[sp.csr_array], max_bytes: Any, what: str) -> sp.csr_a
     shape = (math.prod(f.shape[0] for f in factors), math.prod(f.shape[1] for f in factors))
     nnz = math.prod(f.nnz for f in factors)
     dtype = np.result_type(*factors)
-    check_max_bytes(nnz, shape, dtype, max_bytes, what, "the matrix-free convmat.upsample")
+    check_max_bytes(nnz, shape, dtype, max_bytes, what, alternative)
     cols, vals, mask = _padded(factors[0])
     for f in factors[1:]:
         c, v, k = _padded(f)
@@ -379,6 +485,7 @@ def upsample_matrix(
     scale_factor: Any = None,
     mode: str = "nearest",
     align_corners: bool | None = None,
+    antialias: bool = False,
     dtype: Any = np.float64,
     max_bytes: Any = DEFAULT_MAX_BYTES,
 ) -> sp.csr_array:
@@ -396,13 +503,17 @@ def upsample_matrix(
         Factors below 1 shrink: a resize, not only an up-size.
     mode : str
         One of ``"nearest"``, ``"nearest-exact"``, ``"linear"``, ``"bilinear"``,
-        ``"bicubic"``, ``"trilinear"``, ``"bed_of_nails"``:
+        ``"bicubic"``, ``"trilinear"``, ``"area"``, ``"bed_of_nails"``:
         ``torch.nn.functional.interpolate``'s modes (``linear`` is 1-d, ``bilinear``
-        and ``bicubic`` 2-d, ``trilinear`` 3-d; the nearest modes any), plus
+        and ``bicubic`` 2-d, ``trilinear`` 3-d; the nearest modes and ``area`` any), plus
         ``bed_of_nails`` (whole-number scales): each value at the first position of
-        its block, zeros elsewhere.
+        its block, zeros elsewhere. ``area`` is :func:`adaptive_avg_pool_matrix` to
+        the output size (a scale factor only sizes the output).
     align_corners : bool, optional
         For the interpolating modes only, as in torch (``None`` means ``False``).
+    antialias : bool
+        ``bilinear`` and ``bicubic`` only: torch's anti-aliased resampling
+        (``F.interpolate(..., antialias=True)``), which widens the filter when shrinking.
     dtype : {float64, float32}
         The matrix's dtype, and the precision of the coordinate arithmetic: torch
         computes coordinates in float32 for float32 data, so a fractional scale can
@@ -422,17 +533,19 @@ def upsample_matrix(
     ValueError
         For an unknown mode, neither or both of ``size`` and ``scale_factor``,
         non-positive sizes or scales, ``align_corners`` with a mode it does not apply
-        to, a mode whose dimensionality does not match ``spatial``, or a fractional
-        scale for ``bed_of_nails``.
+        to, a mode whose dimensionality does not match ``spatial``, a fractional
+        scale for ``bed_of_nails``, or ``antialias`` with a mode other than bilinear
+        and bicubic.
     TypeError
         For a non-integer size, a non-numeric scale, a non-bool ``align_corners`` or
-        an unsupported ``dtype``.
+        ``antialias``, or an unsupported ``dtype``.
     MemoryError
         When the matrix would need more than ``max_bytes``; nothing is allocated first.
 
     See Also
     --------
     upsample : the same resize applied to arrays, fast.
+    adaptive_avg_pool_matrix : ``mode="area"``.
     upsample_as_conv_transpose : the transposed convolutions behind nearest, bed of nails
         and linear upsampling.
 
@@ -463,6 +576,16 @@ def upsample_matrix(
     of an interpolating mode sums to 1; nearest rows hold a single 1; bed-of-nails
     rows one 1 or nothing.
 
+    With ``antialias`` (torch's ``_compute_indices_weights_aa``, as Pillow) output ``o``
+    of an axis whose size changes is centred at ``c = r·(o + ½)`` — with
+    ``align_corners`` too, which only changes ``r``. With ``σ = max(r, 1)`` the filter
+    is ``K(x/σ)`` over inputs ``i`` in ``[⌊c − σh + ½⌋, ⌊c + σh + ½⌋)`` clipped to the
+    input, ``K`` the tent (``h = 1``) or Keys' cubic with ``A = −½`` (``h = 2``), at
+    ``x = i + ½ − c``; the weights are divided by their sum. So shrinking averages over
+    ``σ`` times the plain support; enlarging (``r < 1``) gives plain bilinear with
+    ``align_corners=False`` but differs with ``align_corners=True`` and for bicubic
+    (``A = −½``, renormalised at the borders). An axis of unchanged size is copied.
+
     References
     ----------
     A. Odena, V. Dumoulin and C. Olah, "Deconvolution and checkerboard artifacts",
@@ -481,6 +604,13 @@ def upsample_matrix(
     >>> U2 = upsample_matrix((2, 2), scale_factor=2, mode="bilinear")
     >>> U2.shape, U2.nnz
     ((16, 4), 36)
+    >>> upsample_matrix(6, size=2, mode="area").toarray()  # adaptive average pooling
+    array([[0.33333333, 0.33333333, 0.33333333, 0.        , 0.        , 0.        ],
+           [0.        , 0.        , 0.        , 0.33333333, 0.33333333, 0.33333333]])
+    >>> A = upsample_matrix((1, 4), size=(1, 2), mode="bilinear", antialias=True)
+    >>> A.toarray()  # the tent stretched by 2, cut by the border: (3, 3, 1)/7
+    array([[0.42857143, 0.42857143, 0.14285714, 0.        ],
+           [0.        , 0.14285714, 0.42857143, 0.42857143]])
     >>> import scipy.sparse as sp
     >>> bool((abs(U2 - sp.kron(U, U)) > 0).nnz == 0)
     True
@@ -493,8 +623,19 @@ def upsample_matrix(
     """
     ftype = _dtype(dtype)
     plan = resize_plan(
-        spatial, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners
+        spatial,
+        size=size,
+        scale_factor=scale_factor,
+        mode=mode,
+        align_corners=align_corners,
+        antialias=antialias,
     )
+    if plan.mode == "area":
+        from convmat._avgpool import adaptive_avg_pool_matrix
+
+        return adaptive_avg_pool_matrix(
+            plan.in_spatial, plan.out_spatial, dtype=ftype, max_bytes=max_bytes
+        )
     factors = [
         taps_matrix(idx, w, n)
         for (idx, w), n in zip(plan_taps(plan, ftype), plan.in_spatial, strict=True)
@@ -528,9 +669,12 @@ def _apply_axis(
     shape[axis] = -1
     out *= w[:, 0].reshape(shape)
     tmp = np.empty_like(out)
+    absent = idx < 0
     for t in range(1, idx.shape[1]):
         np.take(a, idx[:, t], axis=axis, out=tmp, mode="clip")
         tmp *= w[:, t].reshape(shape)
+        if absent[:, t].any():  # no term at all, not 0·value (which is NaN for ±inf)
+            np.copyto(tmp, 0, where=absent[:, t].reshape(shape))
         out += tmp
 
 
@@ -561,6 +705,7 @@ def upsample(
     scale_factor: Any = None,
     mode: str = "nearest",
     align_corners: bool | None = None,
+    antialias: bool = False,
 ) -> np.ndarray[Any, Any]:
     r"""Resize ``x`` as ``torch.nn.functional.interpolate`` does, or by bed of nails — in NumPy.
 
@@ -573,8 +718,8 @@ def upsample(
         a 2-d ``x`` is ``(C, L)``).
         Integers become float64; float32 stays float32 (and gets torch's float32
         coordinates); complex is resized part by part.
-    size, scale_factor, mode, align_corners
-        As for :func:`upsample_matrix`.
+    size, scale_factor, mode, align_corners, antialias
+        As for :func:`upsample_matrix` (``area`` is :func:`adaptive_avg_pool`).
 
     Returns
     -------
@@ -626,7 +771,12 @@ def upsample(
         scale_factor=scale_factor,
         mode=mode,
         align_corners=align_corners,
+        antialias=antialias,
     )
+    if plan.mode == "area":
+        from convmat._avgpool import adaptive_avg_pool
+
+        return adaptive_avg_pool(arr, plan.out_spatial)
     ftype = np.float32 if arr.real.dtype == np.float32 else np.float64
     taps = plan_taps(plan, ftype)
     dense: list[np.ndarray[Any, Any] | None] = [None] * rank

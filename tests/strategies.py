@@ -215,3 +215,61 @@ def circular_layers(draw: Any, *, max_dims: int = 2, max_size: int = 5) -> dict[
         "dilation": _as_arg(draw, d),
         "groups": groups,
     }
+
+
+@st.composite
+def avg_pool_cases(draw: Any, *, max_dims: int = 3, max_size: int = 8) -> dict[str, Any]:
+    """Keyword arguments of one average pooling (torch's rule: padding <= kernel_size // 2).
+
+    ``torch_ok`` says whether torch accepts it too: its ``avg_pool3d`` also refuses an
+    input smaller than the kernel (unpadded), which convmat computes as ``avg_pool2d`` would.
+    """
+    ndim = draw(st.integers(1, max_dims))
+    k = _per_axis(draw, st.integers(1, 4), ndim)
+    p = tuple(draw(st.integers(0, ki // 2)) for ki in k)
+    s = _per_axis(draw, st.integers(1, 4), ndim)
+    spatial = tuple(
+        draw(st.integers(max(1, ki - 2 * pi), max(max_size, ki)))
+        for ki, pi in zip(k, p, strict=True)
+    )
+    return {
+        "spatial": spatial,
+        "kernel_size": _as_arg(draw, k),
+        "stride": draw(st.sampled_from((None, _as_arg(draw, s)))),
+        "padding": _as_arg(draw, p),
+        "ceil_mode": draw(st.booleans()),
+        "count_include_pad": draw(st.booleans()),
+        "divisor_override": draw(st.sampled_from((None, 1, 3, -2, 7))),
+        "torch_ok": ndim < 3 or all(n >= ki for n, ki in zip(spatial, k, strict=True)),
+    }
+
+
+@st.composite
+def adaptive_cases(draw: Any, *, max_dims: int = 3, max_size: int = 9) -> dict[str, Any]:
+    """spatial and output_size of one adaptive pooling: up, down, non-dividing, None entries."""
+    ndim = draw(st.integers(1, max_dims))
+    spatial = _per_axis(draw, st.integers(1, max_size), ndim)
+    entries = st.one_of(st.none(), st.integers(1, max_size + 3)) if ndim > 1 else st.integers(1, 12)
+    return {"spatial": spatial, "output_size": tuple(draw(entries) for _ in range(ndim))}
+
+
+@st.composite
+def antialias_cases(draw: Any, *, max_size: int = 24) -> dict[str, Any]:
+    """Keyword arguments of one anti-aliased resize: bilinear or bicubic, shrinking or not."""
+    spatial = _per_axis(draw, st.integers(1, max_size), 2)
+    case: dict[str, Any] = {
+        "spatial": spatial,
+        "mode": draw(st.sampled_from(("bilinear", "bicubic"))),
+        "align_corners": draw(st.sampled_from((None, False, True))),
+        "antialias": True,
+        "size": None,
+        "scale_factor": None,
+    }
+    if draw(st.booleans()):
+        case["size"] = _per_axis(draw, st.integers(1, max_size + 8), 2)
+    else:
+        case["scale_factor"] = tuple(
+            draw(st.sampled_from([f for f in (*SCALES, 0.2, 0.25, 0.45) if int(n * f) >= 1]))
+            for n in spatial
+        )
+    return case

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from convmat import _upsample, upsample, upsample_matrix
-from tests.strategies import SCALES, UPSAMPLE_MODES, resize_cases
+from tests.strategies import SCALES, UPSAMPLE_MODES, antialias_cases, resize_cases
 
 FIXTURES = Path(__file__).parent / "fixtures" / "upsample.npz"
 ALL_MODES = (*UPSAMPLE_MODES, "bed_of_nails")
@@ -229,6 +229,9 @@ def test_matrix_structure(case: dict[str, Any]) -> None:
 def test_fast_path_equals_matrix(case: dict[str, Any], seed: int, batched: bool) -> None:
     shape = ((2,) if batched else ()) + (3, *case["spatial"])
     x = np.random.default_rng(seed).integers(-3, 4, shape).astype(np.float64)
+    for key in ("size", "scale_factor"):  # an unbatched x needs a rank-fixing sequence
+        if not batched and case[key] is not None and not isinstance(case[key], tuple):
+            case = {**case, key: (case[key],) * len(case["spatial"])}
     y = upsample(x, **_kwargs(case))
     U = upsample_matrix(case["spatial"], **_kwargs(case))
     assert_allclose(y, _planes(U, x, y.shape[x.ndim - len(case["spatial"]) :]), atol=1e-12)
@@ -281,7 +284,7 @@ def test_nonfinite_spread_without_warnings() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"scale_factor": 2, "mode": "area"}, ValueError, "mode must be one of"),
+        ({"scale_factor": 2, "mode": "cubic"}, ValueError, "mode must be one of"),
         ({"scale_factor": 2, "mode": 3}, ValueError, "mode must be one of"),
         ({}, ValueError, "got neither"),
         ({"size": 4, "scale_factor": 2}, ValueError, "exactly one of them; got size=4"),
@@ -351,3 +354,118 @@ def test_fast_path_errors(
 ) -> None:
     with pytest.raises(error, match=match):
         upsample(x, **kwargs)
+
+
+# ---------------------------------------------------------------- antialias
+
+
+def _torch_aa(x: np.ndarray[Any, Any], case: dict[str, Any]) -> np.ndarray[Any, Any]:
+    """torch's anti-aliased interpolate, fed channels-last when the output is one column wide.
+
+    torch 2.13's contiguous (NCHW) kernel returns wrong values when a height resize
+    runs on a plane one column wide (it repeats the first sample, or zeros); its
+    channels-last kernel, the same filter, is right there.
+    """
+    torch = pytest.importorskip("torch")
+    t = torch.from_numpy(x)
+    kwargs = {k: v for k, v in _kwargs(case).items() if v is not None or k == "align_corners"}
+    if upsample(x, **_kwargs(case)).shape[-1] == 1:
+        t = t.contiguous(memory_format=torch.channels_last)
+    result: np.ndarray[Any, Any] = torch.nn.functional.interpolate(t, **kwargs).numpy()
+    return result
+
+
+def test_antialias_widens_the_tent_when_shrinking() -> None:
+    """4 → 2: centre 1, tent of half-width 2: taps 0, 1, 2 weigh ¾, ¾, ¼, normalised by 7/4."""
+    A = upsample_matrix((1, 4), size=(1, 2), mode="bilinear", antialias=True)
+    assert_allclose(A.toarray(), np.array([[3, 3, 1, 0], [0, 1, 3, 3]]) / 7, rtol=1e-15)
+    plain = upsample_matrix((1, 4), size=(1, 2), mode="bilinear")
+    assert_array_equal(plain.toarray(), [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
+    # an axis of unchanged size is copied
+    assert_array_equal(
+        upsample_matrix((3, 4), size=(3, 2), mode="bicubic", antialias=True).toarray()[:2, :4],
+        upsample_matrix((1, 4), size=(1, 2), mode="bicubic", antialias=True).toarray()[:, :4]
+        * [[1], [1]],
+    )
+
+
+def test_antialias_when_enlarging() -> None:
+    """Measured against torch: enlarging, antialias changes nothing for bilinear without
+    align_corners, but changes bilinear with it (centres stay at r·(o + ½)) and bicubic
+    (Keys' A = −½, weights renormalised at the borders)."""
+    x = np.random.default_rng(5).standard_normal((1, 2, 6, 7))
+    for mode, corners, same in [
+        ("bilinear", False, True),
+        ("bilinear", True, False),
+        ("bicubic", False, False),
+        ("bicubic", True, False),
+    ]:
+        kwargs: dict[str, Any] = {"scale_factor": 2.5, "mode": mode, "align_corners": corners}
+        aa = upsample(x, antialias=True, **kwargs)
+        case = {"spatial": (6, 7), "size": None, "antialias": True, **kwargs}
+        assert_allclose(aa, _torch_aa(x, case), rtol=1e-12, atol=1e-12)
+        assert np.allclose(aa, upsample(x, **kwargs), rtol=1e-12, atol=1e-12) == same, mode
+
+
+def test_antialias_one_column_wide() -> None:
+    """The shape on which torch's NCHW kernel is wrong: the result is the 1-d filter."""
+    x = np.arange(8.0).reshape(1, 1, 8, 1)
+    got = upsample(x, size=(4, 1), mode="bilinear", antialias=True)
+    one_d = upsample(x.reshape(1, 1, 1, 8), size=(1, 4), mode="bilinear", antialias=True)
+    assert_allclose(got.ravel(), one_d.ravel(), rtol=1e-15)
+    assert_allclose(got.ravel(), [5 / 7, 2.5, 4.5, 44 / 7], rtol=1e-14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(antialias_cases(), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1))
+def test_antialias_matches_torch(case: dict[str, Any], dtype: Any, seed: int) -> None:
+    x = np.random.default_rng(seed).standard_normal((2, 2, *case["spatial"])).astype(dtype)
+    reference = _torch_aa(x, case)
+    tol = TOL[np.dtype(dtype)]
+    got = upsample(x, **_kwargs(case))
+    assert got.shape == reference.shape and got.dtype == x.dtype
+    assert_allclose(got, reference, rtol=tol, atol=tol)
+    U = upsample_matrix(case["spatial"], dtype=dtype, **_kwargs(case))
+    assert U.dtype == dtype and U.nnz == np.count_nonzero(U.data) and U.has_sorted_indices
+    assert_allclose(_planes(U, x, got.shape[2:]), reference, rtol=tol, atol=tol)
+    with mock.patch.object(_upsample, "DENSE_MAX", 0):  # the gather passes
+        assert_allclose(upsample(x, **_kwargs(case)), reference, rtol=tol, atol=tol)
+
+
+def test_antialias_nonfinite_like_torch() -> None:
+    """Gathers skip taps past a window (no 0·inf) but keep zero weights inside it, as torch."""
+    x = np.random.default_rng(7).standard_normal((1, 2, 9, 11))
+    x[0, 0, 2, 3], x[0, 1, 5, 5], x[0, 0, 7, 1] = np.inf, -np.inf, np.nan
+    for mode in ("bilinear", "bicubic"):
+        for kwargs in ({"size": (4, 5)}, {"size": (13, 4)}, {"scale_factor": (0.45, 1.7)}):
+            case = {"spatial": (9, 11), "mode": mode, "antialias": True, **kwargs}
+            case = {"size": None, "scale_factor": None, "align_corners": None, **case}
+            reference = _torch_aa(x, case)
+            got = upsample(x, **_kwargs(case))
+            assert_array_equal(np.isnan(got), np.isnan(reference), err_msg=str(kwargs))
+            assert_allclose(got, reference, rtol=1e-12, atol=1e-12, err_msg=str(kwargs))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"mode": "nearest"}, ValueError, "antialias must be False for mode='nearest'"),
+        ({"mode": "area"}, ValueError, "antialias must be False for mode='area'"),
+        ({"mode": "bed_of_nails"}, ValueError, "antialias must be False for mode='bed_of_nails'"),
+        ({"mode": "bilinear", "antialias": 1}, TypeError, "antialias must be a bool"),
+        ({"mode": "bicubic", "antialias": "yes"}, TypeError, "antialias must be a bool"),
+    ],
+)
+def test_antialias_errors(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    kwargs = {"antialias": True, **kwargs}
+    with pytest.raises(error, match=match):
+        upsample_matrix((4, 4), scale_factor=2, **kwargs)
+    with pytest.raises(error, match=match):
+        upsample(np.zeros((1, 1, 4, 4)), scale_factor=2, **kwargs)
+    with pytest.raises(ValueError, match="antialias must be False for mode='linear'"):
+        upsample(np.zeros((1, 1, 4)), scale_factor=2, mode="linear", antialias=True)
+
+
+def test_area_rejects_align_corners() -> None:
+    with pytest.raises(ValueError, match="align_corners must be None for mode='area'"):
+        upsample_matrix((4, 4), size=2, mode="area", align_corners=False)
