@@ -636,6 +636,11 @@ def _conv_step(name: str, kind: str, layer: Layer, w: Array, bias: Any, transpos
     return step
 
 
+def _input_name(x: _Val, name: str) -> str:
+    """How messages name a layer's input: ``input_shape`` for the model's own, as conv_matrix."""
+    return "input_shape" if x.index == 0 else f"{name} input"
+
+
 def _read_conv(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
     x = args[0]
     w = _np(m.weight).astype(r.dtype)
@@ -647,7 +652,7 @@ def _read_conv(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
         dilation=m.dilation,
         groups=m.groups,
         padding_mode=m.padding_mode,
-        input_name=f"{name} input",
+        input_name=_input_name(x, name),
     )
     step = _conv_step(name, type(m).__name__, layer, w, m.bias, False)
     return r.step(step, x, r.run(m, args, kwargs, name))
@@ -681,7 +686,7 @@ def _read_conv_transpose(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) 
         output_padding=op,
         dilation=m.dilation,
         groups=m.groups,
-        input_name=f"{name} input",
+        input_name=_input_name(x, name),
     )
     step = _conv_step(name, type(m).__name__, layer, w, m.bias, True)
     return r.step(step, x, r.run(m, args, kwargs, name))

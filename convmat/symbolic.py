@@ -29,7 +29,7 @@ import numpy as np
 import sympy
 from sympy.tensor.array import NDimArray
 
-from convmat._args import spatial_shape
+from convmat._args import as_array, spatial_shape
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._pattern import block_shifts, block_template, channel_blocks
 
@@ -133,7 +133,7 @@ def _elements(a: Any, name: str) -> tuple[Shape, list[Any]]:
         flat = list(a.reshape(len(a))) if shape else [a[()]]
     else:
         try:
-            arr = np.asarray(a, dtype=object)
+            arr = np.asarray(as_array(a), dtype=object)
         except ValueError:
             raise ValueError(
                 f"{name} must be a rectangular array; got ragged nested sequences"

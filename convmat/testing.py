@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from convmat._args import as_array
 from convmat._layer import conv_layer, conv_transpose_layer
 
 __all__ = [
@@ -106,7 +107,7 @@ def torch_conv(
     ...     assert y.tolist() == [[[3.0, 3.0, 2.0, 1.0]]]
     """
     torch = _torch()
-    x, w = np.asarray(x), np.asarray(weight)
+    x, w = np.asarray(as_array(x)), np.asarray(as_array(weight))
     xb, unbatched = _batched(x, w.ndim - 2)
     layer = conv_layer(
         xb.shape[1:],
@@ -130,7 +131,7 @@ def torch_conv(
         xt = torch.nn.functional.pad(xt, flat, mode=mode)
         torch_padding = 0
     fn = getattr(torch.nn.functional, f"conv{layer.ndim}d")
-    bt = None if bias is None else torch.from_numpy(np.asarray(bias))
+    bt = None if bias is None else torch.from_numpy(np.asarray(as_array(bias)))
     with warnings.catch_warnings():
         # torch notes that an even kernel with padding="same" pads a copy internally.
         warnings.filterwarnings("ignore", message="Using padding='same'", category=UserWarning)
@@ -190,7 +191,7 @@ def torch_conv_transpose(
     ...     assert y[0].tolist()[3] == [4.0, 6.0, 6.0, 9.0]
     """
     torch = _torch()
-    x, w = np.asarray(x), np.asarray(weight)
+    x, w = np.asarray(as_array(x)), np.asarray(as_array(weight))
     xb, unbatched = _batched(x, w.ndim - 2)
     layer = conv_transpose_layer(
         xb.shape[1:],
@@ -202,7 +203,7 @@ def torch_conv_transpose(
         groups=groups,
     )
     fn = getattr(torch.nn.functional, f"conv_transpose{layer.ndim}d")
-    bt = None if bias is None else torch.from_numpy(np.asarray(bias))
+    bt = None if bias is None else torch.from_numpy(np.asarray(as_array(bias)))
     y = fn(
         torch.from_numpy(np.ascontiguousarray(xb)),
         torch.from_numpy(np.ascontiguousarray(w)),

@@ -629,10 +629,12 @@ def test_errors_name_the_module() -> None:
         from_torch(net, (1, 5, 5))
     with pytest.raises(
         ValueError,
-        match=r"0 input channels must equal weight.shape\[1\] \* "
-        r"groups = 1; got 3",
+        match=r"^input_shape channels must equal weight.shape\[1\] \* groups = 1; got 3$",
     ):
         from_torch(net, (3, 5, 5))
+    deep = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Conv2d(3, 1, 1))
+    with pytest.raises(ValueError, match=r"^1 input channels must equal weight.shape\[1\]"):
+        from_torch(deep, (1, 5, 5))
     with pytest.raises(ValueError, match="input_shape must be >= 1 on every axis"):
         from_torch(nn.Conv2d(1, 1, 1), (1, 0, 4))
     with pytest.raises(ValueError, match="kernel"):
