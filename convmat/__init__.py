@@ -31,12 +31,24 @@ from convmat._operator import (
     conv_transpose_operator,
     deconvolve,
 )
+from convmat._pad import pad, pad_matrix
 from convmat._pool import max_pool, max_pool_matrix, max_unpool, max_unpool_matrix
-from convmat._relations import ConvTransposeUpsampler, upsample_as_conv_transpose
+from convmat._relations import (
+    ConvTransposeUpsampler,
+    PixelShuffleConvTranspose,
+    pixel_shuffle_as_conv_transpose,
+    upsample_as_conv_transpose,
+)
 from convmat._shapes import (
     conv_output_shape,
     conv_transpose_output_padding,
     conv_transpose_output_shape,
+)
+from convmat._shuffle import (
+    pixel_shuffle,
+    pixel_shuffle_matrix,
+    pixel_unshuffle,
+    pixel_unshuffle_matrix,
 )
 from convmat._spectrum import (
     DeconvolutionReport,
@@ -44,6 +56,7 @@ from convmat._spectrum import (
     conv_singular_values,
     deconvolution_report,
 )
+from convmat._unfold import fold, unfold, unfold_matrix
 from convmat._upsample import upsample, upsample_matrix
 
 __version__ = "0.1.0"
@@ -55,6 +68,7 @@ __all__ = [
     "DeconvolutionReport",
     "DeconvolveResult",
     "KernelFit",
+    "PixelShuffleConvTranspose",
     "SuperResolution",
     "adaptive_avg_pool",
     "adaptive_avg_pool_matrix",
@@ -75,17 +89,27 @@ __all__ = [
     "deconvolution_report",
     "deconvolve",
     "fit_kernel",
+    "fold",
     "load_photo",
     "max_pool",
     "max_pool_matrix",
     "max_unpool",
     "max_unpool_matrix",
     "overlap_map",
+    "pad",
+    "pad_matrix",
     "periodic_energy",
     "phase_means",
+    "pixel_shuffle",
+    "pixel_shuffle_as_conv_transpose",
+    "pixel_shuffle_matrix",
+    "pixel_unshuffle",
+    "pixel_unshuffle_matrix",
     "resize_conv_matrix",
     "stack_overlap",
     "superres_demo",
+    "unfold",
+    "unfold_matrix",
     "upsample",
     "upsample_as_conv_transpose",
     "upsample_matrix",

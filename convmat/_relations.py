@@ -1,5 +1,9 @@
 """Upsamplers as transposed convolutions: the kernel, stride and crop that reproduce each one.
 
+The sub-pixel layer (a stride-1 convolution followed by ``PixelShuffle(r)``) is one
+too: :func:`pixel_shuffle_as_conv_transpose` rearranges its kernel into that of a
+stride-``r`` transposed convolution (Shi et al. 2016).
+
 A stride-``s`` transposed convolution writes every input value times the
 kernel at offset ``o·s − lo``. Choosing the kernel chooses the upsampler: a
 ones kernel repeats (nearest), a one-hot kernel inserts zeros (bed of nails),
@@ -15,8 +19,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import numeric_array, split_planes
-from convmat._matrix import conv_matrix, conv_transpose_matrix
+from convmat._args import as_int, ntuple, numeric_array, padding_pairs, split_planes
+from convmat._matrix import DEFAULT_MAX_BYTES, _weight, conv_matrix, conv_transpose_matrix
 from convmat._upsample import keys_cubic, resize_plan
 
 #: Half-width of the interpolation kernel (in input samples) per mode.
@@ -136,8 +140,8 @@ def upsample_as_conv_transpose(
     Raises
     ------
     ValueError
-        For everything :func:`upsample_matrix` refuses, a fractional scale, or
-        ``align_corners=True``.
+        For everything :func:`upsample_matrix` refuses, a mode with no kernel here (such
+        as ``"area"``), a fractional scale, or ``align_corners=True``.
 
     See Also
     --------
@@ -196,6 +200,11 @@ def upsample_as_conv_transpose(
     plan = resize_plan(
         spatial, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners
     )
+    if plan.mode not in _REACH:
+        raise ValueError(
+            f"mode must be one of {tuple(_REACH)} for a transposed-convolution equivalent; "
+            f"got {plan.mode!r}"
+        )
     if plan.align_corners:
         raise ValueError(
             "align_corners must be false for a transposed-convolution equivalent (aligned "
@@ -222,4 +231,163 @@ def upsample_as_conv_transpose(
         padding=tuple(crops),
         input_padding=_REACH[plan.mode],
         spatial=plan.in_spatial,
+    )
+
+
+class PixelShuffleConvTranspose(NamedTuple):
+    """The transposed convolution equal to a stride-1 convolution followed by ``PixelShuffle(r)``.
+
+    ``weight`` has torch's ``ConvTranspose2d`` layout ``(C_in, C_out, r·k_h, r·k_w)``;
+    ``stride = (r, r)``; ``padding`` is one ``(low, high)`` pair per axis (symmetric, an
+    int for torch, when the convolution's padding is); ``output_padding = (0, 0)``. No
+    crop is ever needed.
+    """
+
+    weight: np.ndarray[Any, Any]
+    stride: tuple[int, int]
+    padding: tuple[tuple[int, int], ...]
+    output_padding: tuple[int, int]
+
+    def matrix(self, input_shape: Any, *, max_bytes: Any = DEFAULT_MAX_BYTES) -> sp.csr_array:
+        """The transposed convolution's matrix on one sample ``(C_in, H, W)``.
+
+        Equal to ``pixel_shuffle_matrix(...) @ conv_matrix(input_shape, w, padding=p)``.
+        """
+        return conv_transpose_matrix(
+            input_shape,
+            self.weight,
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            max_bytes=max_bytes,
+        )
+
+    def apply(self, x: Any) -> np.ndarray[Any, Any]:
+        """Run it through :func:`convmat.conv_transpose` on ``(N, C_in, H, W)`` or one sample."""
+        from convmat._fast import conv_transpose
+
+        arr = numeric_array(x, "x")
+        split_planes(arr, 2, "2 spatial dims of a pixel shuffle")
+        return conv_transpose(
+            arr,
+            self.weight.astype(np.result_type(arr.dtype, self.weight.dtype)),
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+        )
+
+
+def pixel_shuffle_as_conv_transpose(
+    weight: Any, upscale_factor: Any, *, padding: Any = 0
+) -> PixelShuffleConvTranspose:
+    r"""The stride-``r`` transposed convolution equal to a convolution then ``PixelShuffle(r)``.
+
+    The sub-pixel convolution of Shi et al. (2016) — a stride-1 convolution to
+    ``C_out·r²`` channels, then :func:`pixel_shuffle` — is a single transposed
+    convolution with stride ``r`` and a rearranged, flipped kernel.
+
+    Parameters
+    ----------
+    weight : array_like, shape ``(C_out·r², C_in, k_h, k_w)``
+        The stride-1 convolution's weight (torch's ``Conv2d`` layout, no groups or
+        dilation). Its dtype is kept (integers become float64).
+    upscale_factor : int
+        ``r >= 1``.
+    padding : int, pair of ints, pair of (low, high) pairs, or "valid" / "same" / "full"
+        The convolution's zero padding; every side must be ``<= k − 1``.
+
+    Returns
+    -------
+    PixelShuffleConvTranspose
+        ``(weight, stride, padding, output_padding)``: ``weight`` of shape
+        ``(C_in, C_out, r·k_h, r·k_w)``, ``stride = (r, r)``, ``padding`` the pairs
+        ``(r(k−1−lo), r(k−1−hi))``, ``output_padding = (0, 0)``; with ``.matrix(input_shape)``
+        (equal to ``pixel_shuffle_matrix @ conv_matrix``) and ``.apply(x)``.
+
+    Raises
+    ------
+    ValueError
+        For a weight that is not 4-d or whose first axis is not divisible by ``r²``, for
+        ``r < 1``, and for a padding side larger than ``k − 1``: such a convolution's
+        outer rows read nothing but zero padding, and the equivalent would need a
+        *negative* transposed padding (zeros added around the output), which no single
+        transposed convolution has.
+    TypeError
+        For arguments of the wrong kind.
+
+    See Also
+    --------
+    pixel_shuffle, pixel_shuffle_matrix, conv_transpose_matrix, upsample_as_conv_transpose
+
+    Notes
+    -----
+    Along one axis the convolution then shuffle gives ``y[h r + a] = Σ_u W[(·, a), u]
+    x[h + u − lo]``; the transposed convolution gives ``y[o] = Σ_m K[t] x[m]`` with
+    ``o = m r + t − P``. Matching ``m = h + u − lo`` gives ``t = a + r(k − 1 − u)`` when
+    ``P = r(k − 1 − lo)``, so
+
+    .. math::
+
+        K[i, c, a + r(k_h - 1 - u), b + r(k_w - 1 - v)] = W[c r^2 + a r + b, i, u, v],
+        \qquad P = r(k - 1 - p),
+
+    every tap of ``K`` filled exactly once (``r·k`` taps per axis). Both output sizes
+    are ``r(n + lo + hi − k + 1)``, so ``output_padding = 0``. For ``p = k − 1`` ("full")
+    the transposed layer has no padding; for ``p = (k − 1)/2`` ("same", odd ``k``) it has
+    ``r(k − 1)/2``. With asymmetric ``(low, high)`` padding the pairs are asymmetric too,
+    which :func:`conv_transpose` takes (torch's ``ConvTranspose2d`` does not).
+
+    References
+    ----------
+    W. Shi, J. Caballero, L. Theis, F. Huszar, A. Aitken, C. Ledig and Z. Wang, "Is the
+    deconvolution layer the same as a convolutional layer?", arXiv:1609.07009, 2016.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convmat import conv_matrix, pixel_shuffle_matrix
+    >>> w = np.arange(8.0).reshape(4, 1, 1, 2)  # C_out·r² = 4 for r = 2, a 1×2 kernel
+    >>> t = pixel_shuffle_as_conv_transpose(w, 2)
+    >>> t.weight[0, 0]
+    array([[1., 3., 0., 2.],
+           [5., 7., 4., 6.]])
+    >>> t.stride, t.padding, t.output_padding
+    ((2, 2), ((0, 0), (2, 2)), (0, 0))
+    >>> S, C = pixel_shuffle_matrix((4, 3, 2), 2), conv_matrix((1, 3, 3), w)
+    >>> (S @ C != t.matrix((1, 3, 3))).nnz
+    0
+    """
+    w = _weight(weight)
+    r = as_int(upscale_factor, "upscale_factor")
+    if r < 1:
+        raise ValueError(f"upscale_factor must be >= 1; got {r}")
+    if w.ndim != 4:
+        raise ValueError(
+            f"weight must have shape (C_out·r², C_in, k_h, k_w) (a Conv2d weight); "
+            f"got shape {w.shape}"
+        )
+    if w.shape[0] % (r * r):
+        raise ValueError(
+            f"weight.shape[0] must be divisible by upscale_factor² = {r * r}; got shape {w.shape}"
+        )
+    k = ntuple(w.shape[2:], 2, "kernel_size")
+    pads = padding_pairs(padding, k, (1, 1), (1, 1))
+    if any(max(p) > kk - 1 for p, kk in zip(pads, k, strict=True)):
+        raise ValueError(
+            f"padding must be <= kernel_size - 1 = {tuple(kk - 1 for kk in k)} on every side "
+            f"for a single transposed convolution (more padding adds zero rows around the "
+            f"output, a negative transposed padding); got {pads}"
+        )
+    c_out, c_in = w.shape[0] // (r * r), w.shape[1]
+    # W[c r² + a r + b, i, u, v] -> K[i, c, a + r(k_h−1−u), b + r(k_w−1−v)]:
+    # split the channel, flip the taps, then interleave taps (slow) with sub-pixels (fast).
+    parts = w.reshape(c_out, r, r, c_in, *k)[..., ::-1, ::-1]  # (c, a, b, i, u', v')
+    kernel = parts.transpose(3, 0, 4, 1, 5, 2).reshape(c_in, c_out, r * k[0], r * k[1])
+    return PixelShuffleConvTranspose(
+        weight=np.ascontiguousarray(kernel),
+        stride=(r, r),
+        padding=tuple(
+            (r * (kk - 1 - lo), r * (kk - 1 - hi)) for (lo, hi), kk in zip(pads, k, strict=True)
+        ),
+        output_padding=(0, 0),
     )

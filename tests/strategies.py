@@ -217,6 +217,67 @@ def circular_layers(draw: Any, *, max_dims: int = 2, max_size: int = 5) -> dict[
     }
 
 
+# ---------------------------------------------------------------- padding, im2col
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_pair(draw: Any, n: int, mode: str) -> tuple[int, int]:
+    """One axis's ``(low, high)`` within torch's limits for ``mode`` (negatives crop)."""
+    if mode == "constant":
+        lo = draw(st.integers(-n, 3))
+        return lo, draw(st.integers(-(n + min(lo, 0)), 3))
+    if mode == "replicate":
+        lo = draw(st.integers(1 - n, 3))
+        return lo, draw(st.integers(1 - n - lo, 3))
+    if mode == "reflect":
+        lo = draw(st.integers(1 - n, n - 1))
+        return lo, draw(st.integers(1 - n - lo, n - 1))
+    lo = draw(st.integers(1 - n, n))  # circular: crop first, then wrap at most once
+    if lo >= 0:
+        return lo, draw(st.integers(lo - n, n))
+    return lo, draw(st.integers(-(n + lo), n + lo))
+
+
+@st.composite
+def pad_cases(draw: Any, *, max_dims: int = 3, max_size: int = 6) -> dict[str, Any]:
+    """One ``F.pad`` call torch accepts: ``shape``, ``pad`` and ``mode``.
+
+    ``shape`` is (N, C, *spatial) or (C, *spatial); ``pad`` is torch's flat form (last
+    axis first) over all ``len(spatial)`` axes.
+    """
+    mode = draw(st.sampled_from(PAD_MODES))
+    ndim = draw(st.integers(1, max_dims))
+    spatial = _per_axis(draw, st.integers(1, max_size), ndim)
+    pairs = [_pad_pair(draw, n, mode) for n in spatial]
+    flat = tuple(v for pair in reversed(pairs) for v in pair)
+    lead = (2, 3) if draw(st.booleans()) else (3,)
+    return {"shape": (*lead, *spatial), "pad": flat, "mode": mode}
+
+
+@st.composite
+def unfold_cases(draw: Any, *, ndim: int = 2, max_size: int = 7) -> dict[str, Any]:
+    """Keyword arguments of one ``F.unfold``: input_shape (C, *spatial) and the geometry.
+
+    ``kernel_size`` is a tuple unless ``ndim == 2`` (a tuple is what sets another rank).
+    """
+    k = _per_axis(draw, st.integers(1, 3), ndim)
+    d = _per_axis(draw, st.integers(1, 2), ndim)
+    p = _per_axis(draw, st.integers(0, 2), ndim)
+    s = _per_axis(draw, st.integers(1, 3), ndim)
+    spatial = tuple(
+        draw(st.integers(max(1, di * (ki - 1) + 1 - 2 * pi), max(max_size, di * (ki - 1) + 1)))
+        for ki, di, pi in zip(k, d, p, strict=True)
+    )
+    return {
+        "input_shape": (draw(st.integers(1, 3)), *spatial),
+        "kernel_size": _as_arg(draw, k) if ndim == 2 else k,
+        "dilation": _as_arg(draw, d),
+        "padding": _as_arg(draw, p),
+        "stride": _as_arg(draw, s),
+    }
+
+
 @st.composite
 def avg_pool_cases(draw: Any, *, max_dims: int = 3, max_size: int = 8) -> dict[str, Any]:
     """Keyword arguments of one average pooling (torch's rule: padding <= kernel_size // 2).

@@ -1,4 +1,4 @@
-"""upsample_as_conv_transpose: each upsampler equals a transposed convolution, exactly."""
+"""The relations, exactly: each upsampler, and the sub-pixel layer, is a transposed convolution."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from convmat import (
+    conv,
+    conv_matrix,
     conv_transpose,
     conv_transpose_matrix,
+    pixel_shuffle,
+    pixel_shuffle_as_conv_transpose,
+    pixel_shuffle_matrix,
     upsample,
     upsample_as_conv_transpose,
     upsample_matrix,
 )
+from tests.test_pad import fixture_cases
 
 MODES = {
     "nearest": None,
@@ -153,3 +159,135 @@ def test_apply_checks_the_shape() -> None:
         t.apply(np.zeros((1, 3, 4)))
     with pytest.raises(ValueError, match="x must have shape"):
         t.apply(np.zeros(3))
+
+
+# ---------------------------------------------------------------- sub-pixel: conv + PixelShuffle
+
+
+@st.composite
+def subpixel_cases(draw: Any) -> dict[str, Any]:
+    """A stride-1 conv (weight, padding <= k - 1 per side) and the input spatial shape."""
+    r = draw(st.integers(1, 3))
+    c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    form = draw(st.sampled_from(["int", "axes", "pairs", "full", "valid"]))
+    if form == "int":
+        p = draw(st.integers(0, min(k) - 1))
+        padding: Any = p
+        pads = [(p, p), (p, p)]
+    elif form == "axes":
+        per = tuple(draw(st.integers(0, kk - 1)) for kk in k)
+        padding, pads = per, [(v, v) for v in per]
+    elif form == "pairs":
+        pads = [(draw(st.integers(0, kk - 1)), draw(st.integers(0, kk - 1))) for kk in k]
+        padding = tuple(pads)
+    else:
+        padding = form
+        pads = [(kk - 1, kk - 1) if form == "full" else (0, 0) for kk in k]
+    spatial = tuple(
+        draw(st.integers(max(1, kk - lo - hi), 5)) for kk, (lo, hi) in zip(k, pads, strict=True)
+    )
+    return {
+        "r": r,
+        "weight_shape": (c_out * r * r, c_in, *k),
+        "padding": padding,
+        "spatial": spatial,
+    }
+
+
+def test_subpixel_kernel_by_hand() -> None:
+    """r = 2, k = 1: the four 1x1 kernels of one output channel tile a 2x2 stride-2 kernel."""
+    w = np.array([1.0, 2.0, 3.0, 4.0]).reshape(4, 1, 1, 1)
+    t = pixel_shuffle_as_conv_transpose(w, 2)
+    assert_array_equal(t.weight, [[[[1, 2], [3, 4]]]])
+    assert t.stride == (2, 2) and t.padding == ((0, 0), (0, 0)) and t.output_padding == (0, 0)
+    # k = 3, p = 1 ("same"): the taps are flipped and the transposed padding is r(k-1-p) = 2
+    w = np.arange(36.0).reshape(4, 1, 3, 3)
+    t = pixel_shuffle_as_conv_transpose(w, 2, padding=1)
+    assert t.weight.shape == (1, 1, 6, 6) and t.padding == ((2, 2), (2, 2))
+    for c in range(4):
+        a, b = divmod(c, 2)
+        for u in range(3):
+            for v in range(3):
+                assert t.weight[0, 0, a + 2 * (2 - u), b + 2 * (2 - v)] == w[c, 0, u, v]
+
+
+@settings(max_examples=120, deadline=None)
+@given(subpixel_cases(), st.integers(0, 2**32 - 1))
+def test_subpixel_matrices_are_equal(case: dict[str, Any], seed: int) -> None:
+    """pixel_shuffle_matrix @ conv_matrix == conv_transpose_matrix, exactly (integer weights)."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-3, 4, case["weight_shape"]).astype(float)
+    r, padding = case["r"], case["padding"]
+    input_shape = (w.shape[1], *case["spatial"])
+    t = pixel_shuffle_as_conv_transpose(w, r, padding=padding)
+    C = conv_matrix(input_shape, w, padding=padding)
+    z_shape = (w.shape[0], *conv(np.zeros((1, *input_shape)), w, padding=padding).shape[2:])
+    S = pixel_shuffle_matrix(z_shape, r)
+    T = t.matrix(input_shape)
+    assert T.shape == (S @ C).shape
+    assert abs(S @ C - T).max() == 0
+    x = rng.integers(-3, 4, (2, *input_shape)).astype(float)
+    assert_array_equal(t.apply(x), pixel_shuffle(conv(x, w, padding=padding), r))
+    assert_array_equal(t.apply(x[0]), pixel_shuffle(conv(x[0], w, padding=padding), r))
+
+
+@settings(max_examples=60, deadline=None)
+@given(subpixel_cases(), st.integers(0, 2**32 - 1))
+def test_subpixel_against_torch(case: dict[str, Any], seed: int) -> None:
+    """torch's ConvTranspose2d with the rearranged kernel equals Conv2d + PixelShuffle."""
+    torch = pytest.importorskip("torch")
+    from convmat.testing import torch_conv, torch_conv_transpose
+
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(case["weight_shape"])
+    x = rng.standard_normal((2, w.shape[1], *case["spatial"]))
+    r, padding = case["r"], case["padding"]
+    t = pixel_shuffle_as_conv_transpose(torch.from_numpy(w), r, padding=padding)
+    z = torch.from_numpy(torch_conv(x, w, padding=padding))
+    reference = torch.nn.functional.pixel_shuffle(z, r).numpy()
+    y = torch_conv_transpose(x, t.weight, stride=t.stride, padding=t.padding)
+    assert_allclose(y, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_subpixel_fixtures() -> None:
+    cases = fixture_cases("subpixel")
+    assert len(cases) >= 3
+    for meta, arrays in cases:
+        t = pixel_shuffle_as_conv_transpose(arrays["w"], meta["factor"], padding=meta["padding"])
+        assert_array_equal(t.apply(arrays["x"]), arrays["y"])
+        x0 = arrays["x"][0]
+        assert_array_equal(t.matrix(x0.shape) @ x0.ravel(), arrays["y"][0].ravel())
+
+
+def test_subpixel_keeps_float32() -> None:
+    t = pixel_shuffle_as_conv_transpose(np.ones((4, 1, 2, 2), dtype=np.float32), 2)
+    assert t.weight.dtype == np.float32
+    assert t.apply(np.ones((1, 3, 3), dtype=np.float32)).dtype == np.float32
+    assert t.matrix((1, 3, 3)).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((np.ones((4, 1, 3, 3)), 2), {"padding": 3}, ValueError, "padding must be <= kernel_size"),
+        ((np.ones((4, 1, 3, 3)), 2), {"padding": ((0, 3), 1)}, ValueError, r"got \(\(0, 3\)"),
+        ((np.ones((3, 1, 3, 3)), 2), {}, ValueError, "divisible by upscale_factor² = 4"),
+        ((np.ones((4, 1, 3)), 2), {}, ValueError, "weight must have shape .* Conv2d"),
+        ((np.ones((4, 1, 3, 3)), 0), {}, ValueError, "upscale_factor must be >= 1; got 0"),
+        ((np.ones((4, 1, 3, 3)), 2.0), {}, TypeError, "upscale_factor must be an int"),
+        ((np.ones((4, 1, 3, 3)), 2), {"padding": -1}, ValueError, "padding must be >= 0"),
+        ((np.array([["a"]]), 2), {}, TypeError, "weight must be a real or complex"),
+    ],
+)
+def test_subpixel_errors(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        pixel_shuffle_as_conv_transpose(*args, **kwargs)
+
+
+def test_subpixel_apply_checks_the_shape() -> None:
+    t = pixel_shuffle_as_conv_transpose(np.ones((4, 2, 1, 1)), 2)
+    with pytest.raises(ValueError, match="x must have shape"):
+        t.apply(np.ones(3))
