@@ -395,7 +395,10 @@ class Node(NamedTuple):
 
 
 class MapLayer(NamedTuple):
-    """One row of :attr:`AffineMap.layers`: a module or function of the model."""
+    """One row of :attr:`AffineMap.layers`: a module or function of the model.
+
+    ``input_shape`` is its (first) input's; ``inputs`` every input's, for ``cat`` and sums.
+    """
 
     name: str
     kind: str
@@ -403,10 +406,18 @@ class MapLayer(NamedTuple):
     output_shape: Shape
     nnz: int
     nbytes: int
+    inputs: tuple[Shape, ...] = ()
 
 
 def _fmt(shape: Sequence[int]) -> str:
     return "(" + ", ".join(map(str, shape)) + ")"
+
+
+def _inputs(row: MapLayer) -> str:
+    """A row's input shapes for display: ``(8, 32, 32) + (8, 32, 32)`` for a ``cat``."""
+    if len(row.inputs) > 1:
+        return " + ".join(_fmt(s) for s in row.inputs)
+    return _fmt(row.input_shape)
 
 
 class AffineMap:
@@ -640,7 +651,9 @@ class AffineMap:
                 check_max_bytes(m_i.nnz, m_i.shape, m_i.dtype, limit, "map matrix", _ALTERNATIVE)
         out = mats[-1]
         if out is None:
-            out = sp.eye_array(n_in, dtype=self.dtype, format="csr")
+            return sp.eye_array(n_in, dtype=self.dtype, format="csr")
+        if len(self._nodes) == 2 and out.dtype == self.dtype:
+            return out  # one step's own matrix: already canonical, nothing stored twice
         result = sp.csr_array(out, dtype=self.dtype)
         result.sum_duplicates()
         result.eliminate_zeros()
@@ -746,8 +759,11 @@ class AffineMap:
                 nnz = n * len(node.parents) if node.kind == "sum" else n
                 kind, dtype = node.label or node.kind, self.dtype
             shape = (math.prod(node.shape), math.prod(in_shape))
+            inputs = tuple(self._nodes[p].shape for p in node.parents)
             rows.append(
-                MapLayer(node.name, kind, in_shape, node.shape, nnz, csr_bytes(nnz, shape, dtype))
+                MapLayer(
+                    node.name, kind, in_shape, node.shape, nnz, csr_bytes(nnz, shape, dtype), inputs
+                )
             )
         return rows
 
@@ -760,7 +776,7 @@ class AffineMap:
             (
                 r.name,
                 r.kind,
-                f"{_fmt(r.input_shape)} -> {_fmt(r.output_shape)}",
+                f"{_inputs(r)} -> {_fmt(r.output_shape)}",
                 f"{r.nnz:,}",
                 human_bytes(r.nbytes),
             )
@@ -785,7 +801,7 @@ class AffineMap:
         )
         cells = "".join(
             f"<tr><td><code>{esc(r.name)}</code></td><td>{esc(r.kind)}</td>"
-            f"<td>{_fmt(r.input_shape)} &rarr; {_fmt(r.output_shape)}</td>"
+            f"<td>{_inputs(r)} &rarr; {_fmt(r.output_shape)}</td>"
             f"<td style='text-align:right'>{r.nnz:,}</td>"
             f"<td style='text-align:right'>{human_bytes(r.nbytes)}</td></tr>"
             for r in self.layers

@@ -643,7 +643,7 @@ def _input_name(x: _Val, name: str) -> str:
 
 def _read_conv(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
     x = args[0]
-    w = _np(m.weight).astype(r.dtype)
+    w = _np(m.weight).astype(r.dtype, copy=False)
     layer = conv_layer(
         x.shape,
         w.shape,
@@ -660,7 +660,7 @@ def _read_conv(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
 
 def _read_conv_transpose(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
     x = args[0]
-    w = _np(m.weight).astype(r.dtype)
+    w = _np(m.weight).astype(r.dtype, copy=False)
     size = kwargs.get("output_size", args[1] if len(args) > 1 else None)
     if size is None and r.output_size is not None:
         size = r.output_size.get(name) if isinstance(r.output_size, dict) else r.output_size
@@ -694,7 +694,7 @@ def _read_conv_transpose(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) 
 
 def _read_linear(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
     x = args[0]
-    w = _np(m.weight).astype(r.dtype)
+    w = _np(m.weight).astype(r.dtype, copy=False)
     if x.shape[-1] != w.shape[1]:
         raise ValueError(
             f"{name} input's last axis must have in_features = {w.shape[1]}; got shape {x.shape}"

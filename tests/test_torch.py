@@ -142,6 +142,8 @@ LINEAR: list[tuple[str, Callable[[], Any], tuple[int, ...]]] = [
         lambda: nn.Upsample(scale_factor=1.7, mode="linear", recompute_scale_factor=True),
         (2, 5),
     ),
+    ("upsample_area", lambda: nn.Upsample(size=(3, 2), mode="area"), (2, 7, 5)),
+    ("upsample_area_up", lambda: nn.Upsample(scale_factor=1.5, mode="area"), (1, 4, 3)),
     ("upsampling_nearest2d", lambda: nn.UpsamplingNearest2d(scale_factor=3), (1, 2, 3)),
     ("upsampling_bilinear2d", lambda: nn.UpsamplingBilinear2d(size=(5, 6)), (2, 3, 3)),
     ("pixel_shuffle", lambda: nn.PixelShuffle(2), (8, 3, 2)),
@@ -413,6 +415,13 @@ class Functional(nn.Module):
         return torch.flatten(F.pixel_unshuffle(y[:, :, :8, :8], 2), 1)
 
 
+class Antialiased(nn.Module):
+    def forward(self, x: Any) -> Any:
+        a = F.interpolate(x, size=(3, 4), mode="bilinear", antialias=True)
+        b = F.interpolate(x, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=True)
+        return torch.cat([a.flatten(1), b.flatten(1)], dim=1)
+
+
 class Gated(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -425,8 +434,13 @@ class Gated(nn.Module):
 
 @pytest.mark.parametrize(
     "model,shape",
-    [(Residual, (3, 5, 5)), (Rearrange, (4, 3, 4)), (Functional, (2, 4, 4))],
-    ids=["residual", "rearrange", "functional"],
+    [
+        (Residual, (3, 5, 5)),
+        (Rearrange, (4, 3, 4)),
+        (Functional, (2, 4, 4)),
+        (Antialiased, (2, 7, 8)),
+    ],
+    ids=["residual", "rearrange", "functional", "antialiased"],
 )
 def test_linear_graphs(model: Callable[[], Any], shape: tuple[int, ...]) -> None:
     check_map(model(), shape)
