@@ -253,6 +253,8 @@ class _Reader:
         self.torch = torch
         self.root = root
         self.at = at is not None
+        # A lone layer read without at= feeds nothing: torch need not run it (see layer_value).
+        self.lone = False
         self.output_size = output_size
         self.max_bytes = max_bytes
         params = list(root.parameters()) + list(root.buffers())
@@ -280,7 +282,13 @@ class _Reader:
         self.nodes.append(node)
         return _Val(len(self.nodes) - 1, tensor)
 
+    def layer_value(self, m: Any, args: Any, kwargs: Any, name: str) -> Any:
+        """torch's value of a conv or linear layer, or ``None`` for a lone layer (unused)."""
+        return None if self.lone else self.run(m, args, kwargs, name)
+
     def step(self, step: Step, parent: _Val, tensor: Any) -> _Val:
+        if tensor is None:
+            tensor = self.torch.empty((1, *step.output_shape), dtype=self.tdtype)
         got = tuple(tensor.shape[1:])
         if got != step.output_shape:
             raise ValueError(
@@ -655,7 +663,7 @@ def _read_conv(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
         input_name=_input_name(x, name),
     )
     step = _conv_step(name, type(m).__name__, layer, w, m.bias, False)
-    return r.step(step, x, r.run(m, args, kwargs, name))
+    return r.step(step, x, r.layer_value(m, args, kwargs, name))
 
 
 def _read_conv_transpose(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
@@ -689,7 +697,7 @@ def _read_conv_transpose(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) 
         input_name=_input_name(x, name),
     )
     step = _conv_step(name, type(m).__name__, layer, w, m.bias, True)
-    return r.step(step, x, r.run(m, args, kwargs, name))
+    return r.step(step, x, r.layer_value(m, args, kwargs, name))
 
 
 def _read_linear(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
@@ -705,7 +713,7 @@ def _read_linear(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
         else np.broadcast_to(_np(m.bias).astype(r.dtype), (*x.shape[:-1], w.shape[0]))
     )
     step = DenseLastAxisStep(name, "Linear", x.shape, w, offset)
-    return r.step(step, x, r.run(m, args, kwargs, name))
+    return r.step(step, x, r.layer_value(m, args, kwargs, name))
 
 
 def _channel_affine(
@@ -1065,6 +1073,7 @@ def from_torch(
     reader = _Reader(torch, module, shape, sample, output_size, max_bytes)
     name = type(module).__name__
     if _is_torch_nn(module, _LINEAR_MODULES + _NONLINEAR_MODULES) and name != "Sequential":
+        reader.lone = at is None
         out = reader.module(module, name, (reader.input,), {})
     else:
         out = _read_graph(reader, _trace(torch, module))
