@@ -37,7 +37,7 @@ _ALTERNATIVE = "the matrix-free .operator"
 def csr_bytes(nnz: int, shape: tuple[int, int], dtype: Any) -> int:
     """Bytes of a CSR matrix: values, column indices and row pointers."""
     index = np.dtype(_index_dtype(nnz, shape)).itemsize
-    return nnz * (np.dtype(dtype).itemsize + index) + (shape[0] + 1) * index
+    return int(nnz * (np.dtype(dtype).itemsize + index) + (shape[0] + 1) * index)
 
 
 def _flat(x: Array, shape: Shape) -> Array:
@@ -203,7 +203,7 @@ class PlaneStep(Step):
         return p.reshape(len(y), *self.input_shape)
 
     def nnz(self) -> int:
-        return int(self._plane.nnz) * self._planes
+        return int(self._plane.nnz) * int(self._planes)
 
     def build(self) -> sp.csr_array:
         return sp.csr_array(
@@ -741,7 +741,8 @@ class AffineMap:
             previous = node.step
         first = spatial[0].step
         assert first is not None
-        return stack_overlap(first.input_shape[1:], [n.step.spec for n in spatial if n.step])
+        specs = [n.step.spec for n in spatial if n.step is not None and n.step.spec is not None]
+        return stack_overlap(first.input_shape[1:], specs)
 
     # -- the breakdown
     @property
@@ -822,7 +823,8 @@ class AffineOperator(LinearOperator):  # type: ignore[misc]
     def _matmat(self, x: Array) -> Array:
         m = self.map
         batch = np.asarray(x).T.reshape(-1, *m.input_shape)
-        return m._linear(batch, adjoint=False).reshape(batch.shape[0], -1).T
+        result: Array = m._linear(batch, adjoint=False).reshape(batch.shape[0], -1).T
+        return result
 
     def _matvec(self, x: Array) -> Array:
         return self._matmat(np.asarray(x).reshape(-1, 1)).reshape(-1)
@@ -830,7 +832,8 @@ class AffineOperator(LinearOperator):  # type: ignore[misc]
     def _rmatmat(self, y: Array) -> Array:
         m = self.map
         batch = np.asarray(y).T.reshape(-1, *m.output_shape)
-        return m._linear(batch, adjoint=True).reshape(batch.shape[0], -1).T
+        result: Array = m._linear(batch, adjoint=True).reshape(batch.shape[0], -1).T
+        return result
 
     def _rmatvec(self, y: Array) -> Array:
         return self._rmatmat(np.asarray(y).reshape(-1, 1)).reshape(-1)

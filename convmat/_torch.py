@@ -972,7 +972,7 @@ _MODULE_READERS: dict[str, Callable[..., Any]] = {
 
 
 def _trace(torch: Any, module: Any) -> Any:
-    class Tracer(torch.fx.Tracer):  # type: ignore[misc,name-defined]
+    class Tracer(torch.fx.Tracer):  # type: ignore[misc]
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
             if _is_torch_nn(m, _LINEAR_MODULES) and type(m).__name__ != "Sequential":
                 return True
