@@ -5,6 +5,7 @@ Cᵀ, shape arithmetic, and (in :mod:`convmat.symbolic`) exact formulas.
 Conventions are PyTorch's: channels first, cross-correlation, C-order flattening.
 """
 
+from convmat._affine import AffineMap, AffineOperator, MapLayer
 from convmat._avgpool import (
     adaptive_avg_pool,
     adaptive_avg_pool_matrix,
@@ -56,18 +57,22 @@ from convmat._spectrum import (
     conv_singular_values,
     deconvolution_report,
 )
+from convmat._torch import from_torch
 from convmat._unfold import fold, unfold, unfold_matrix
 from convmat._upsample import upsample, upsample_matrix
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AffineMap",
+    "AffineOperator",
     "Checkerboard",
     "ConvOperator",
     "ConvTransposeUpsampler",
     "DeconvolutionReport",
     "DeconvolveResult",
     "KernelFit",
+    "MapLayer",
     "PixelShuffleConvTranspose",
     "SuperResolution",
     "adaptive_avg_pool",
@@ -90,6 +95,7 @@ __all__ = [
     "deconvolve",
     "fit_kernel",
     "fold",
+    "from_torch",
     "load_photo",
     "max_pool",
     "max_pool_matrix",
