@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from convmat._args import as_int, numeric_array
+from convmat._args import TensorInput, as_int, numeric_array
 from convmat._matrix import DEFAULT_MAX_BYTES, _index_dtype, check_max_bytes, human_bytes
 
 Array = np.ndarray[Any, Any]
@@ -813,7 +813,7 @@ class AffineMap:
         )
 
 
-class AffineOperator(LinearOperator):  # type: ignore[misc]
+class AffineOperator(TensorInput, LinearOperator):  # type: ignore[misc]
     """The linear part ``M`` of an :class:`AffineMap`, matrix-free, with its adjoint."""
 
     def __init__(self, amap: AffineMap) -> None:

@@ -153,6 +153,22 @@ def as_array(a: Any) -> Any:
     return t.numpy().copy()
 
 
+class TensorInput:
+    """Mixin for ``LinearOperator`` subclasses: products also take ``torch.Tensor`` vectors."""
+
+    def matvec(self, x: Any) -> Any:
+        return super().matvec(as_array(x))  # type: ignore[misc]
+
+    def rmatvec(self, x: Any) -> Any:
+        return super().rmatvec(as_array(x))  # type: ignore[misc]
+
+    def matmat(self, x: Any) -> Any:
+        return super().matmat(as_array(x))  # type: ignore[misc]
+
+    def rmatmat(self, x: Any) -> Any:
+        return super().rmatmat(as_array(x))  # type: ignore[misc]
+
+
 def numeric_array(a: Any, name: str) -> np.ndarray[Any, Any]:
     """``a`` as a float or complex array; ints and bools become float64.
 

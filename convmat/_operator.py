@@ -16,7 +16,7 @@ import numpy as np
 from scipy.sparse import csr_array
 from scipy.sparse.linalg import LinearOperator, lsmr
 
-from convmat._args import as_int, nonnegative, numeric_array
+from convmat._args import TensorInput, as_int, nonnegative, numeric_array
 from convmat._fast import QUIET, conv_engine, conv_transpose_engine
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
@@ -68,7 +68,7 @@ def _apply_quietly(layer: Layer, weight: Array, x: Array, *, transposed: bool) -
     return _pad_adjoint(z, layer).reshape(len(batch), layer.in_size)
 
 
-class ConvOperator(LinearOperator):  # type: ignore[misc]
+class ConvOperator(TensorInput, LinearOperator):  # type: ignore[misc]
     """The matrix ``C`` of a convolution layer (or ``Cᵀ``), applied without building it.
 
     Made by :func:`conv_operator` and :func:`conv_transpose_operator`. Vectors are

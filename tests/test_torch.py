@@ -653,7 +653,7 @@ def test_errors_name_the_module() -> None:
         from_torch(nn.Conv2d(1, 1, 1), (1, 0, 4))
     with pytest.raises(ValueError, match="kernel"):
         from_torch(nn.Conv2d(1, 1, 5), (1, 3, 3))
-    with pytest.raises(TypeError, match="module must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"module must be a torch\.nn\.Module"):
         from_torch(lambda x: x, (1, 3))
     with pytest.raises(ValueError, match=r"at must be one sample of input_shape"):
         from_torch(nn.ReLU(), (2, 3), at=np.zeros((1, 2, 3)))
@@ -680,7 +680,7 @@ class BatchMixing(nn.Module):
 
 
 def test_untraceable_and_batch_mixing_models() -> None:
-    with pytest.raises(TypeError, match="cannot be traced by torch.fx"):
+    with pytest.raises(TypeError, match=r"cannot be traced by torch\.fx"):
         from_torch(Branching(), (2,))
     with pytest.raises(ValueError, match="must keep the batch axis first"):
         from_torch(BatchMixing(), (2, 3))
@@ -698,10 +698,85 @@ def test_tensors_everywhere() -> None:
     assert_allclose(y, conv(x).detach().numpy(), atol=1e-5)
     half = convmat.conv(x.to(torch.bfloat16), conv.weight.to(torch.bfloat16))
     assert half.dtype == np.float32
-    assert convmat.upsample(x, scale_factor=2).shape == (2, 3, 16, 16)
+    assert convmat.conv(x.half(), conv.weight.half()).dtype == np.float32
     p, i = convmat.max_pool(x, 2, return_indices=True)
     assert convmat.max_unpool(torch.as_tensor(p), torch.as_tensor(i), 2).shape == x.shape
-    assert convmat.overlap_map((4, 4), 3, stride=2).shape == (9, 9)
+
+
+def _t(a: Any) -> Any:
+    """The same data as a tensor that requires grad (floats) or a plain tensor."""
+    t = torch.as_tensor(np.asarray(a))
+    return t.requires_grad_() if t.is_floating_point() else t
+
+
+_R = np.random.default_rng(0)
+_X = _R.standard_normal((2, 4, 6, 6)).astype(np.float32)
+_W = _R.standard_normal((2, 4, 3, 3)).astype(np.float32)
+_TW = _R.standard_normal((4, 2, 2, 2)).astype(np.float32)
+_IDX = np.array([[[0, 3], [12, 15]]])
+_CALLS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
+    "conv": (lambda x, w: convmat_api().conv(x, w, padding=1), (_X, _W)),
+    "conv_transpose": (lambda x, w: convmat_api().conv_transpose(x, w, stride=2), (_X, _TW)),
+    "conv_transpose_scatter": (
+        lambda x, w: convmat_api().conv_transpose(x, w, stride=2, method="scatter"),
+        (_X, _TW),
+    ),
+    "zero_insert": (lambda x: convmat_api().zero_insert(x, 2), (_X,)),
+    "conv_matrix": (lambda w: convmat_api().conv_matrix((4, 6, 6), w).toarray(), (_W,)),
+    "conv_transpose_matrix": (
+        lambda w: convmat_api().conv_transpose_matrix((4, 3, 3), w).toarray(),
+        (_TW,),
+    ),
+    "conv_operator": (
+        lambda w, v: convmat_api().conv_operator((4, 6, 6), w).matvec(v),
+        (_W, _X[0].ravel()),
+    ),
+    "weight_matrix": (lambda x: convmat_api().weight_matrix(x, (2, 4, 3, 3)).toarray(), (_X,)),
+    "deconvolve": (
+        lambda y, w: convmat_api().deconvolve(y, w, (4, 6, 6), padding=1).x,
+        (_X[0, :2].astype(np.float64), _W.astype(np.float64)),
+    ),
+    "conv_singular_values": (
+        lambda w: convmat_api().conv_singular_values((4, 4, 4), w, padding=1),
+        (_W,),
+    ),
+    "circular_singular_values": (
+        lambda w: convmat_api().circular_singular_values((4, 4, 4), w),
+        (_W,),
+    ),
+    "upsample": (lambda x: convmat_api().upsample(x, scale_factor=2, mode="bilinear"), (_X,)),
+    "max_pool": (lambda x: convmat_api().max_pool(x, 2), (_X,)),
+    "max_pool_matrix": (lambda x: convmat_api().max_pool_matrix(x[0], 2).toarray(), (_X,)),
+    "max_unpool_matrix": (lambda i: convmat_api().max_unpool_matrix(i, (4, 4)).toarray(), (_IDX,)),
+    "phase_means": (lambda x: convmat_api().phase_means(x[0, 0], 2), (_X,)),
+    "periodic_energy": (lambda x: convmat_api().periodic_energy(x[0, 0], 2), (_X,)),
+    "avg_pool": (lambda x: convmat_api().avg_pool(x, 2), (_X,)),
+    "adaptive_avg_pool": (lambda x: convmat_api().adaptive_avg_pool(x, (4, 5)), (_X,)),
+    "pad": (lambda x: convmat_api().pad(x, (1, 2, 0, 1), mode="reflect"), (_X,)),
+    "pixel_shuffle": (lambda x: convmat_api().pixel_shuffle(x, 2), (_X,)),
+    "pixel_unshuffle": (lambda x: convmat_api().pixel_unshuffle(x, 2), (_X,)),
+    "unfold": (lambda x: convmat_api().unfold(x, 3), (_X,)),
+    "fold": (lambda x: convmat_api().fold(convmat_api().unfold(x, 3), (6, 6), 3), (_X,)),
+    "pixel_shuffle_as_conv_transpose": (
+        lambda w: convmat_api().pixel_shuffle_as_conv_transpose(w, 2).weight,
+        (_R.standard_normal((8, 4, 1, 1)),),
+    ),
+}
+
+
+def convmat_api() -> Any:
+    import convmat
+
+    return convmat
+
+
+@pytest.mark.parametrize("name", sorted(_CALLS))
+def test_every_array_argument_takes_a_tensor(name: str) -> None:
+    fn, arrays = _CALLS[name]
+    want = fn(*arrays)
+    got = fn(*(_t(a) for a in arrays))
+    assert type(got) is type(want)
+    assert_allclose(np.asarray(got), np.asarray(want), rtol=0, atol=0)
 
 
 def test_import_convmat_imports_no_torch() -> None:
