@@ -441,6 +441,8 @@ class _Reader:
             return self.run(target, args, kwargs, name)
         if target is getattr:
             return getattr(args[0].tensor, args[1])
+        if target is operator.getitem and isinstance(args[0], (tuple, list)):
+            return args[0][args[1]]  # one result of a module that returns several
         if target is operator.getitem:
             return self.gather(operator.getitem, args, kwargs, name, label="getitem")
         arith = _ARITHMETIC.get(fname)
@@ -458,9 +460,18 @@ class _Reader:
         if fname == "interpolate":
             return _read_interpolate(self, target, name, args, kwargs)
         if fname.startswith(("max_pool", "adaptive_max_pool")):
+            indices = fname.endswith("_with_indices") or bool(kwargs.get("return_indices"))
             return _read_max_pool(
-                self, lambda t, **k: target(t, *args[1:], **{**kwargs, **k}), name, fname, args[0]
+                self,
+                lambda t, **k: target(t, *args[1:], **{**kwargs, **k}),
+                name,
+                fname,
+                args[0],
+                indices,
             )
+        if fname.startswith("max_unpool"):
+            value = self.run(target, args, kwargs, name)
+            return _unpool(self, name, fname, args[0], kwargs.get("indices", args[1]), value)
         raise TypeError(
             f"{name}: the function {fname} is not supported by from_torch (linear functions: "
             f"add, sub, scalar mul/div, neg, cat, stack, view/reshape/flatten/permute, "
@@ -816,8 +827,14 @@ def _read_elementwise(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> 
     return r.linearise(m, args[0], name, type(m).__name__)
 
 
-def _read_max_pool(r: _Reader, fn: Callable[..., Any], name: str, kind: str, x: _Val) -> Any:
-    """Max pooling at ``at=``: the gather of each window's winner (torch's own indices)."""
+def _read_max_pool(
+    r: _Reader, fn: Callable[..., Any], name: str, kind: str, x: _Val, indices: bool
+) -> Any:
+    """Max pooling at ``at=``: the gather of each window's winner (torch's own indices).
+
+    With ``indices`` the result is ``(value, indices)`` as torch returns it; the indices are
+    constants of the map (they are fixed at ``at``), for a paired unpooling.
+    """
     r.needs_at(name, kind)
     with r.quiet():
         value, idx = fn(x.tensor.clone(), return_indices=True)
@@ -831,15 +848,15 @@ def _read_max_pool(r: _Reader, fn: Callable[..., Any], name: str, kind: str, x: 
         name=name,
         label=kind,
     )
-    return r.push(node, value)
+    out = r.push(node, value)
+    return (out, idx) if indices else out
 
 
 def _read_max_pool_module(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
     kind = type(m).__name__
-    torch = r.torch
     ndim = int(kind[-2])
     fn_name = ("adaptive_max_pool" if kind.startswith("Adaptive") else "max_pool") + f"{ndim}d"
-    f = getattr(torch.nn.functional, fn_name)
+    f = getattr(r.torch.nn.functional, fn_name)
     if kind.startswith("Adaptive"):
 
         def call(t: Any, **k: Any) -> Any:
@@ -849,25 +866,24 @@ def _read_max_pool_module(r: _Reader, m: Any, name: str, args: Any, kwargs: Any)
         def call(t: Any, **k: Any) -> Any:
             return f(t, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, **k)
 
-    out = _read_max_pool(r, call, name, kind, args[0])
-    if m.return_indices:
-        with r.quiet():
-            _, idx = call(args[0].tensor.clone(), return_indices=True)
-        return (out, idx)
-    return out
+    return _read_max_pool(r, call, name, kind, args[0], bool(m.return_indices))
+
+
+def _unpool(r: _Reader, name: str, kind: str, x: _Val, indices: Any, value: Any) -> _Val:
+    """Max unpooling with known indices: linear, a scatter (:func:`max_unpool_matrix`)."""
+    from convmat._pool import max_unpool_matrix
+
+    if isinstance(indices, _Val):
+        raise ValueError(f"{name} must get its indices from a max pooling, not from the input")
+    matrix = max_unpool_matrix(_np(indices[0]), tuple(value.shape[2:])).astype(r.dtype)
+    step = MatrixStep(name, kind, x.shape, tuple(value.shape[1:]), matrix)
+    return r.step(step, x, value)
 
 
 def _read_max_unpool(r: _Reader, m: Any, name: str, args: Any, kwargs: Any) -> Any:
-    from convmat._pool import max_unpool_matrix
-
-    x = args[0]
     indices = kwargs.get("indices", args[1] if len(args) > 1 else None)
-    if isinstance(indices, _Val):
-        raise ValueError(f"{name} must get its indices from a max pooling, not from the input")
     value = r.run(m, args, kwargs, name)
-    matrix = max_unpool_matrix(_np(indices[0]), tuple(value.shape[2:])).astype(r.dtype)
-    step = MatrixStep(name, type(m).__name__, x.shape, tuple(value.shape[1:]), matrix)
-    return r.step(step, x, value)
+    return _unpool(r, name, type(m).__name__, args[0], indices, value)
 
 
 def _resize(r: _Reader, name: str, kind: str, x: _Val, value: Any, bound: dict[str, Any]) -> _Val:

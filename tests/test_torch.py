@@ -844,3 +844,59 @@ def test_singular_values_and_layer_maps() -> None:
         small.singular_values(3)
     with pytest.raises(ValueError, match=r"name must be one of the map's steps \['0', '1'\]"):
         a.layer("2")
+
+
+class PoolUnpool(nn.Module):
+    """SegNet-style: the unpooling writes where the paired pooling found its winners."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2)
+
+    def forward(self, x: Any) -> Any:
+        y, i = self.pool(self.conv(x))
+        z, j = F.max_pool1d(y.flatten(2), 2, return_indices=True)
+        back = F.max_unpool1d(z, j, 2, output_size=y.flatten(2).shape)
+        return self.unpool(back.view_as(y) * 2, i, output_size=x.shape)
+
+
+def test_max_unpool_with_its_pools_indices() -> None:
+    a = check_map(PoolUnpool(), (2, 6, 7), at=True)
+    kinds = [r.kind for r in a.layers]
+    assert {"MaxPool2d", "max_pool1d_with_indices", "max_unpool1d", "MaxUnpool2d"} <= set(kinds)
+    with pytest.raises(ValueError, match=r"pool \(MaxPool2d\) is not linear; pass at="):
+        from_torch(PoolUnpool(), (2, 6, 7))
+
+
+@pytest.mark.parametrize(
+    "model,shape", [(fcn_head, (4, 3, 3)), (LinearUNet, (1, 8, 8))], ids=["fcn_head", "linear_unet"]
+)
+def test_linear_models_read_alike_with_and_without_at(
+    model: Callable[[], Any], shape: tuple[int, ...]
+) -> None:
+    m = model().double().eval()
+    plain = from_torch(m, shape)
+    at = from_torch(m, shape, at=torch.randn(*shape, dtype=torch.float64))
+    assert_allclose(at.matrix.toarray(), plain.matrix.toarray(), rtol=0, atol=1e-13)
+    assert_allclose(at.offset, plain.offset, rtol=0, atol=1e-13)
+
+
+class OverlappingUnpool(nn.Module):
+    def forward(self, x: Any) -> Any:
+        z, j = F.max_pool1d(x, 3, stride=1, padding=1, return_indices=True)
+        return F.max_unpool1d(z, j, 3, stride=1, padding=1, output_size=x.shape)
+
+
+def test_overlapping_unpool_writes_each_winner_once() -> None:
+    """A winner of several windows is written once (torch's forward), so the map's row holds
+    one 1 — where autograd's gather would count the windows (its Jacobian is not the forward's
+    derivative there)."""
+    m = OverlappingUnpool()
+    x = torch.tensor([[[0.0, 3.0, 1.0, 2.0, 5.0, 4.0]]], dtype=torch.float64)
+    check_map(m, (1, 6), at=True, jacobian=False)
+    b = from_torch(m, (1, 6), at=x[0])
+    np.testing.assert_array_equal(b.matrix.toarray(), np.diag([0.0, 1, 0, 0, 1, 0]))
+    near = x + 1e-9
+    assert_allclose(b(near[0]), _out(m, near)[0], rtol=0, atol=1e-15)
