@@ -440,16 +440,26 @@ class AffineMap:
         One row per module or function: name, type, shapes, stored entries, bytes.
     T : AffineMap
         The linear map ``Mᵀ`` (no offset): the adjoint of the linear part.
+    layout : str
+        How a sample is laid out: ``"channels_first"`` (``(C, *spatial)``, PyTorch's) or
+        ``"channels_last"`` (``(*spatial, C)``, Keras' default); flattening is C order of
+        that shape either way.
     """
 
     def __init__(
-        self, nodes: Sequence[Node], *, max_bytes: Any = DEFAULT_MAX_BYTES, name: str = ""
+        self,
+        nodes: Sequence[Node],
+        *,
+        max_bytes: Any = DEFAULT_MAX_BYTES,
+        name: str = "",
+        layout: str = "channels_first",
     ) -> None:
         self._nodes = tuple(nodes)
         self.input_shape: Shape = self._nodes[0].shape
         self.output_shape: Shape = self._nodes[-1].shape
         self.max_bytes = max_bytes
         self.name = name
+        self.layout = layout
         steps = [n.step for n in self._nodes if n.step is not None]
         dtypes = [s.dtype for s in steps] or [np.dtype(np.float64)]
         dtypes += [n.offset.dtype for n in self._nodes if n.offset is not None]
