@@ -811,14 +811,16 @@ class AffineMap:
             f"dtype {self.dtype}</p>"
         )
         cells = "".join(
-            f"<tr><td><code>{esc(r.name)}</code></td><td>{esc(r.kind)}</td>"
-            f"<td>{_inputs(r)} &rarr; {_fmt(r.output_shape)}</td>"
+            f"<tr><td style='text-align:left'><code>{esc(r.name)}</code></td>"
+            f"<td style='text-align:left'>{esc(r.kind)}</td>"
+            f"<td style='text-align:left'>{_inputs(r)} &rarr; {_fmt(r.output_shape)}</td>"
             f"<td style='text-align:right'>{r.nnz:,}</td>"
             f"<td style='text-align:right'>{human_bytes(r.nbytes)}</td></tr>"
             for r in self.layers
         )
         return (
-            f"{head}<table><thead><tr><th>name</th><th>type</th><th>shape</th>"
+            f"{head}<table><thead><tr><th style='text-align:left'>name</th>"
+            f"<th style='text-align:left'>type</th><th style='text-align:left'>shape</th>"
             f"<th>stored</th><th>bytes</th></tr></thead><tbody>{cells}</tbody></table>"
         )
 
