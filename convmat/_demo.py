@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from convmat._checkerboard import periodic_energy, phase_means
+from convmat._color import LUMA
 from convmat._fast import conv, conv_transpose
 from convmat._learn import KernelFit, fit_kernel
 from convmat._optional import require_matplotlib
@@ -21,8 +22,6 @@ from convmat._upsample import upsample
 
 Array = np.ndarray[Any, Any]
 
-#: ITU-R BT.601 luma weights: grayscale = 0.299 R + 0.587 G + 0.114 B.
-LUMA = (0.299, 0.587, 0.114)
 #: The image files among matplotlib's sample data that :func:`load_photo` reads.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 

@@ -18,14 +18,16 @@ still restyle it or hang a colorbar on it.
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Sequence
 from string import Formatter
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from convmat._args import ntuple, numeric_array, spatial_shape
-from convmat._demo import LUMA
+from convmat._args import as_int, ntuple, numeric_array, spatial_shape
+from convmat._color import LUMA
 from convmat._optional import require_matplotlib
 
 if TYPE_CHECKING:
@@ -42,6 +44,12 @@ Array = np.ndarray[Any, Any]
 DARK = 0.5
 #: Font size of the text in a :func:`grid` cell.
 FONTSIZE = 9
+#: The most cells :func:`grid` draws from a sparse matrix (it densifies it first).
+GRID_MAX_CELLS = 250_000
+#: Above this many stored entries :func:`spy` draws the pattern as an image, not markers.
+MAX_MARKERS = 100_000
+#: The most pixels per axis of the image :func:`spy` draws for a large matrix.
+SPY_PIXELS = 1024
 
 
 def _check_axes(ax: Any, caller: str) -> None:
@@ -100,7 +108,7 @@ def grid(
     title: str | None = None,
     fmt: str = "{:g}",
     labels: Any = None,
-    blank_zeros: bool = False,
+    blank_zeros: bool | None = None,
     rows: Sequence[Any] | None = None,
     cols: Sequence[Any] | None = None,
     cmap: str | Colormap = "RdBu_r",
@@ -113,9 +121,13 @@ def grid(
     ----------
     ax : matplotlib.axes.Axes
         Where to draw.
-    values : array_like, shape ``(R, C)`` or ``(C,)``
+    values : array_like, scipy.sparse array or SymPy matrix, shape ``(R, C)`` or ``(C,)``
         Real numbers; a 1-d array is drawn as one row without a row axis. NaN marks a cell
-        left empty (no colour, no text).
+        left empty (no colour, no text). A sparse matrix (C of :func:`convmat.conv_matrix`)
+        is drawn densely, up to :data:`GRID_MAX_CELLS` cells. A SymPy matrix or array
+        (:func:`convmat.symbolic.conv_matrix`) is drawn with its entries as LaTeX labels,
+        coloured by entry: equal entries (one kernel tap) share a colour, zero is white;
+        one whose entries are all real numbers is drawn as those numbers.
     title : str, optional
         The axes title; ``None`` leaves the title as it is.
     fmt : str
@@ -125,8 +137,9 @@ def grid(
         Text for each cell instead of its formatted value, with the shape of ``values``
         (nested lists are fine); ``""`` leaves a cell without text. The colours still come
         from ``values``.
-    blank_zeros : bool
-        Print nothing in cells whose value is 0 — the picture of a sparse matrix.
+    blank_zeros : bool, optional
+        Print nothing in cells whose value is 0 — the picture of a sparse matrix. By
+        default ``True`` for a sparse or SymPy matrix, ``False`` for an array.
     rows, cols : sequence, optional
         Tick labels of the rows and columns (default ``0, 1, ...``), e.g.
         :func:`position_labels` for the rows and columns of C.
@@ -147,7 +160,8 @@ def grid(
         If ``ax`` is not a matplotlib Axes, ``values`` is complex or not numeric, ``fmt``
         is not a str, or a label is not a str.
     ValueError
-        If ``values`` is not 1-d or 2-d, is empty or holds ±inf; if ``fmt`` has no
+        If ``values`` is not 1-d or 2-d, is empty or holds ±inf; if a sparse ``values``
+        has more than :data:`GRID_MAX_CELLS` cells; if ``fmt`` has no
         single field; if ``labels``, ``rows`` or ``cols`` do not fit the shape; if
         ``cmap`` is unknown or ``vmin >= vmax``.
     ModuleNotFoundError
@@ -194,9 +208,22 @@ def grid(
     >>> shown = plot.grid(ax, [[0.0, 2.0]], labels=[["$x_0 w_0$", "$x_1 w_1$"]])
     >>> [text.get_text() for text in ax.texts]
     ['$x_0 w_0$', '$x_1 w_1$']
+
+    The sparse C itself, and its symbolic twin, whose cells name the kernel taps:
+
+    >>> shown = plot.grid(Figure().subplots(), C)            # zeros blank by default
+    >>> from convmat import symbolic
+    >>> ax = Figure().subplots()
+    >>> shown = plot.grid(ax, symbolic.conv_matrix((3, 3), symbolic.symbols("w", (2, 2))))
+    >>> [text.get_text() for text in ax.texts][:5]
+    ['$w_{00}$', '$w_{01}$', '$w_{10}$', '$w_{11}$', '$w_{00}$']
     """
     _check_axes(ax, "grid")
-    a = _real(values, "values", (1, 2))
+    a, symbolic_labels, sparse_like = _grid_values(values)
+    if labels is None and symbolic_labels is not None:
+        labels = symbolic_labels
+    if blank_zeros is None:
+        blank_zeros = sparse_like
     if np.isinf(a).any():
         raise ValueError(
             f"values must be finite (NaN marks an empty cell); got inf at "
@@ -247,6 +274,55 @@ def grid(
     if title is not None:
         ax.set_title(title)
     return shown
+
+
+def _sympy_entries(values: Any) -> tuple[list[Any], tuple[int, ...]] | None:
+    """The entries and shape of a SymPy matrix or array, or ``None`` for anything else.
+
+    SymPy is never imported here: a SymPy object exists only once its caller imported it.
+    """
+    sympy = sys.modules.get("sympy")
+    if sympy is None or not isinstance(values, (sympy.MatrixBase, sympy.NDimArray)):
+        return None
+    shape = tuple(int(n) for n in values.shape)
+    return [values[i] for i in np.ndindex(*shape)], shape
+
+
+def _grid_values(values: Any) -> tuple[Array, Array | None, bool]:
+    """``grid``'s values as a real array, with symbolic labels and whether it is sparse.
+
+    A sparse matrix is densified (refused beyond :data:`GRID_MAX_CELLS` cells first); a
+    SymPy matrix of real numbers becomes those numbers, one with symbols becomes one
+    colour per distinct entry (0 for zero) with each entry's LaTeX as its label.
+    """
+    from scipy import sparse
+
+    if sparse.issparse(values):
+        shape = tuple(values.shape)
+        if math.prod(shape) > GRID_MAX_CELLS:
+            raise ValueError(
+                f"values must have at most {GRID_MAX_CELLS:,} cells to be drawn cell by cell "
+                f"(plot.spy draws the pattern of a large matrix); got shape {shape}"
+            )
+        values = values.toarray()
+        return _real(values, "values", (1, 2)), None, True
+    found = _sympy_entries(values)
+    if found is None:
+        return _real(values, "values", (1, 2)), None, False
+    entries, shape = found
+    if len(shape) not in (1, 2):
+        raise ValueError(f"values must be 1-d or 2-d; got shape {shape}")
+    if not entries:
+        raise ValueError(f"values must not be empty; got shape {shape}")
+    if all(e.is_number and e.is_extended_real for e in entries):
+        numbers = np.array([float(e) for e in entries]).reshape(shape)
+        return _real(numbers, "values", (1, 2)), None, True
+    sympy = sys.modules["sympy"]
+    distinct = sorted({e for e in entries if e != 0}, key=sympy.default_sort_key)
+    rank = {e: n for n, e in enumerate(distinct, start=1)}
+    colours = np.array([rank.get(e, 0) for e in entries], dtype=np.float64).reshape(shape)
+    labels = np.array([f"${sympy.latex(e)}$" for e in entries], dtype=object).reshape(shape)
+    return colours, labels, True
 
 
 def _cell_labels(labels: Any, shape: tuple[int, ...]) -> Array:
@@ -342,7 +418,8 @@ def spy(
     title: str | None = None,
     markersize: float | None = None,
     blocks: int | Sequence[int] | None = None,
-) -> Line2D:
+    max_markers: int = MAX_MARKERS,
+) -> Line2D | AxesImage:
     """Draw the sparsity pattern of a matrix: one square marker per stored nonzero.
 
     Parameters
@@ -360,11 +437,17 @@ def spy(
         Rows and columns per block: thin grey lines are drawn between blocks. For a
         layer with ``C_out × C_in`` channels the blocks of C are ``H_out·W_out`` rows by
         ``H·W`` columns, one per channel pair.
+    max_markers : int
+        Above this many nonzeros (default :data:`MAX_MARKERS`) the pattern is drawn as
+        an image of at most :data:`SPY_PIXELS` pixels per axis instead: a pixel is black
+        when its square block of the matrix holds a nonzero. Millions of markers would take
+        seconds to draw and overlap into the same picture.
 
     Returns
     -------
-    matplotlib.lines.Line2D
-        The markers; their data are the column and row indices of the nonzeros.
+    matplotlib.lines.Line2D or matplotlib.image.AxesImage
+        The markers, whose data are the column and row indices of the nonzeros; or,
+        above ``max_markers`` nonzeros, the image of the pattern (0 or 1 per pixel).
 
     Raises
     ------
@@ -372,7 +455,8 @@ def spy(
         If ``ax`` is not a matplotlib Axes, ``matrix`` is not numeric, or ``blocks`` is
         not an int or a pair of ints.
     ValueError
-        If ``matrix`` is not 2-d or is empty, ``markersize <= 0`` or a block size < 1.
+        If ``matrix`` is not 2-d or is empty, ``markersize <= 0``, a block size < 1 or
+        ``max_markers < 0``.
     ModuleNotFoundError
         When matplotlib is not installed.
 
@@ -392,6 +476,13 @@ def spy(
     >>> markers = plot.spy(ax, C, title=f"groups=2, nnz={C.nnz}", blocks=16)
     >>> len(markers.get_xdata()) == C.nnz, len(ax.lines) - 1   # 3 + 3 block lines
     (True, 6)
+
+    A layer's matrix with millions of entries is drawn as an image, in a blink:
+
+    >>> C = convmat.conv_matrix((4, 64, 64), np.ones((16, 4, 7, 7)), padding=3)
+    >>> ax = Figure().subplots()
+    >>> C.nnz, plot.spy(ax, C).get_array().shape
+    (12166144, (1024, 256))
     """
     _check_axes(ax, "spy")
     from scipy import sparse
@@ -409,8 +500,18 @@ def spy(
         if not size > 0:
             raise ValueError(f"markersize must be > 0; got {markersize!r}")
     per_block = None if blocks is None else ntuple(blocks, 2, "blocks", minimum=1)
+    limit = as_int(max_markers, "max_markers")
+    if limit < 0:
+        raise ValueError(f"max_markers must be >= 0; got {limit}")
 
-    markers = cast("Line2D", ax.spy(m, markersize=size))  # a markersize: always markers
+    rows, cols = _nonzeros(m)
+    shown: Line2D | AxesImage
+    if rows.size > limit:
+        shown = _pattern_image(ax, rows, cols, (int(shape[0]), int(shape[1])))
+    else:
+        # A markersize: always markers. The nonzeros found above, as ax.spy would find them.
+        pattern = sparse.coo_array((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=shape)
+        shown = cast("Line2D", ax.spy(pattern, markersize=size))
     if per_block is not None:
         for edge in range(per_block[0], shape[0], per_block[0]):
             ax.axhline(edge - 0.5, color="grey", lw=0.5)
@@ -418,7 +519,44 @@ def spy(
             ax.axvline(edge - 0.5, color="grey", lw=0.5)
     if title is not None:
         ax.set_title(title)
-    return markers
+    return shown
+
+
+def _nonzeros(m: Any) -> tuple[Array, Array]:
+    """Row and column indices of the nonzero entries (explicit zeros are not drawn)."""
+    from scipy import sparse
+
+    if sparse.issparse(m):
+        csr = sparse.csr_array(m)
+        rows = np.repeat(np.arange(csr.shape[0], dtype=csr.indices.dtype), np.diff(csr.indptr))
+        cols = np.asarray(csr.indices)
+        zero = csr.data == 0
+        if zero.any():
+            rows, cols = rows[~zero], cols[~zero]
+        return rows, cols
+    rows, cols = np.nonzero(m)
+    return rows, cols
+
+
+def _pattern_image(ax: Axes, rows: Array, cols: Array, shape: tuple[int, int]) -> AxesImage:
+    """The pattern in square blocks, at most ``SPY_PIXELS`` per axis, drawn like ``ax.spy``."""
+    block = -(-max(shape) // SPY_PIXELS)  # entries per pixel side, the same on both axes
+    bins = (-(-shape[0] // block), -(-shape[1] // block))
+    r, c = rows // block, cols // block
+    filled = np.zeros(bins[0] * bins[1], dtype=np.int8)
+    filled[r.astype(np.int64) * bins[1] + c] = 1
+    shown = ax.imshow(
+        filled.reshape(bins),
+        cmap="binary",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+        aspect="equal",
+        extent=(-0.5, shape[1] - 0.5, shape[0] - 0.5, -0.5),
+    )
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    return shown
 
 
 def position_labels(shape: int | Sequence[int]) -> list[str]:

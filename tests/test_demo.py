@@ -154,3 +154,26 @@ def test_demo_needs_a_name(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["demo"])
     assert exc.value.code == 2
+
+
+def test_demo_and_plot_do_not_import_each_other_at_import_time() -> None:
+    """Issue 12, class 17: plot read LUMA from _demo while _demo drew with plot."""
+    import ast
+
+    import convmat._demo
+    import convmat.plot
+
+    def imported(module: Any, top_level_only: bool) -> set[str]:
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        nodes = tree.body if top_level_only else list(ast.walk(tree))
+        names: set[str] = set()
+        for node in nodes:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        return names
+
+    assert not {"convmat._demo", "convmat"} & imported(convmat.plot, top_level_only=False)
+    assert "convmat.plot" not in imported(convmat._demo, top_level_only=True)
+    assert convmat._demo.LUMA == convmat.plot.LUMA == (0.299, 0.587, 0.114)

@@ -304,3 +304,88 @@ def test_position_labels_reject_bad_shapes() -> None:
         plot.position_labels((2, 0))
     with pytest.raises(TypeError, match=r"shape must be an int or a sequence of ints"):
         plot.position_labels((2.0, 2))
+
+
+# ---------------------------------------------------------------- issue 12, class 9
+
+
+def test_grid_draws_a_sparse_matrix_with_its_zeros_blank() -> None:
+    C = convmat.conv_matrix((1, 3, 3), np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    ax = axes()
+    shown = plot.grid(ax, C)
+    assert_array_equal(shown.get_array(), C.toarray())
+    assert len(ax.texts) == C.nnz == 16
+    ax = axes()
+    plot.grid(ax, C, blank_zeros=False)
+    assert len(ax.texts) == 36
+
+
+def test_grid_refuses_a_sparse_matrix_too_large_to_draw_cell_by_cell() -> None:
+    from scipy import sparse
+
+    big = sparse.eye_array(1000, format="csr")
+    ax = axes()
+    with pytest.raises(ValueError, match=r"values must have at most 250,000 cells .*plot\.spy"):
+        plot.grid(ax, big)
+    assert len(ax.images) == 0
+
+
+def test_grid_draws_a_sympy_matrix_with_its_entries_as_labels() -> None:
+    symbolic = pytest.importorskip("convmat.symbolic")
+    C = symbolic.conv_matrix((3, 3), symbolic.symbols("w", (2, 2)))
+    ax = axes()
+    shown = plot.grid(ax, C)
+    assert len(ax.texts) == 16  # the 20 zeros stay blank
+    assert texts(ax)[:4] == ["$w_{00}$", "$w_{01}$", "$w_{10}$", "$w_{11}$"]
+    colours = np.asarray(shown.get_array())
+    assert colours.shape == (4, 9)
+    # One colour per kernel tap: every w_00 alike, zero its own colour.
+    assert set(colours[np.asarray(C) == C[0, 0]]) == {colours[0, 0]}
+    assert len(set(colours.ravel())) == 5 and colours[0, 2] == 0
+
+
+def test_grid_draws_a_sympy_matrix_of_numbers_as_numbers() -> None:
+    sympy = pytest.importorskip("sympy")
+    ax = axes()
+    shown = plot.grid(ax, sympy.Matrix([[1, 0], [sympy.Rational(1, 2), 3]]))
+    assert_array_equal(shown.get_array(), [[1.0, 0.0], [0.5, 3.0]])
+    assert texts(ax) == ["1", "0.5", "3"]
+
+
+def test_spy_draws_millions_of_entries_as_an_image_quickly() -> None:
+    import time
+
+    C = convmat.conv_matrix((4, 64, 64), np.ones((16, 4, 7, 7)), padding=3)
+    assert C.nnz > 10_000_000
+    fig = Figure(figsize=(4, 4))
+    ax = fig.subplots()
+    start = time.perf_counter()
+    shown = plot.spy(ax, C, blocks=64 * 64)
+    fig.canvas.draw()
+    assert time.perf_counter() - start < 3.0  # 9 s with one marker per entry
+    pattern = np.asarray(shown.get_array())
+    assert pattern.shape == (1024, 256)  # square blocks of 64×64 entries
+    rows, cols = C.nonzero()
+    expected = np.zeros((1024, 256), dtype=bool)
+    expected[rows // 64, cols // 64] = True
+    assert_array_equal(pattern.astype(bool), expected)
+
+
+def test_spy_switches_to_the_image_above_max_markers() -> None:
+    C = convmat.conv_matrix((1, 5, 5), np.ones((1, 1, 3, 3)))
+    ax = axes()
+    shown = plot.spy(ax, C, max_markers=10)
+    assert_array_equal(np.asarray(shown.get_array()), (C.toarray() != 0).astype(np.int8))
+    assert len(ax.lines) == 0
+    markers = plot.spy(axes(), C)
+    assert len(markers.get_xdata()) == C.nnz
+    with pytest.raises(ValueError, match=r"max_markers must be >= 0; got -1"):
+        plot.spy(axes(), C, max_markers=-1)
+
+
+def test_spy_leaves_out_explicitly_stored_zeros() -> None:
+    from scipy import sparse
+
+    m = sparse.csr_array((np.array([1.0, 0.0, 2.0]), (np.array([0, 1, 2]), np.array([0, 1, 2]))))
+    assert m.nnz == 3
+    assert len(plot.spy(axes(), m).get_xdata()) == 2
