@@ -15,13 +15,20 @@ and :func:`adaptive_windows` compute the runs and counts once; both paths read t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import as_int, numeric_array, spatial_shape, split_planes
+from convmat._args import (
+    as_int,
+    float16_result,
+    is_sequence,
+    numeric_array,
+    scalar,
+    spatial_shape,
+    split_planes,
+)
 from convmat._matrix import DEFAULT_MAX_BYTES
 from convmat._pool import _rank, pool_geometry
 from convmat._upsample import _dtype, kron_csr
@@ -179,6 +186,7 @@ def _pool_axes(
     return axes, divisor
 
 
+@float16_result("x")
 def avg_pool(
     x: Any,
     kernel_size: Any,
@@ -267,7 +275,7 @@ def avg_pool(
 
 def _plane_shape(spatial: Any, *fixing: Any) -> tuple[int, ...]:
     """``spatial`` as a shape; an int takes its rank from the first sequence in ``fixing``."""
-    given = isinstance(spatial, (Sequence, np.ndarray)) and not isinstance(spatial, (str, bytes))
+    given = is_sequence(spatial)
     return spatial_shape(spatial, "spatial", ndim=None if given else (_rank(*fixing) or 1))
 
 
@@ -349,9 +357,10 @@ def avg_pool_matrix(
 def adaptive_size(output_size: Any, spatial: tuple[int, ...]) -> tuple[int, ...]:
     """``output_size`` as one positive int per axis, ``None`` keeping that axis's size."""
     ndim = len(spatial)
+    output_size = scalar(output_size)
     if isinstance(output_size, (str, bytes)):
         raise TypeError(f"output_size must be an int or a sequence of ints; got {output_size!r}")
-    if isinstance(output_size, (Sequence, np.ndarray)):
+    if is_sequence(output_size):
         if len(output_size) != ndim:
             raise ValueError(
                 f"output_size must be an int or a sequence of {ndim} ints or None (one per "
@@ -374,6 +383,7 @@ def adaptive_axes(spatial: tuple[int, ...], output_size: Any) -> list[Windows]:
     return [adaptive_windows(n, m) for n, m in zip(spatial, size, strict=True)]
 
 
+@float16_result("x")
 def adaptive_avg_pool(x: Any, output_size: Any) -> np.ndarray[Any, Any]:
     r"""Adaptive average pooling as ``torch.nn.functional.adaptive_avg_pool{1,2,3}d``.
 

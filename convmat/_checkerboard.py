@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import ntuple, numeric_array, spatial_shape
+from convmat._args import axes_count, choice, is_sequence, ntuple, numeric_array, spatial_shape
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, conv_matrix
 from convmat._pattern import spatial_pattern
@@ -260,7 +260,7 @@ def checkerboard(kernel_size: Any, stride: Any, *, dilation: Any = 1) -> Checker
     >>> print(checkerboard((4, 4), 2))
     interior taps per phase (k=4 s=2: 2/2, k=4 s=2: 2/2) -> uniform
     """
-    lengths = [len(v) for v in (kernel_size, stride, dilation) if isinstance(v, Sequence)]
+    lengths = [axes_count(v) or 1 for v in (kernel_size, stride, dilation)]
     ndim = max(lengths, default=1)
     k = ntuple(kernel_size, ndim, "kernel_size", minimum=1)
     s = ntuple(stride, ndim, "stride", minimum=1)
@@ -301,9 +301,7 @@ def _step(
     """Counts after one layer of a stack: its ones-filled matrix applied to ``counts``."""
     if not isinstance(spec, Mapping):
         raise TypeError(f"{where} must be a mapping of a layer's keyword arguments; got {spec!r}")
-    kind = spec.get("kind", "tconv")
-    if kind not in _STEP_KEYS:
-        raise ValueError(f"{where} kind must be one of {tuple(_STEP_KEYS)}; got {kind!r}")
+    kind = choice(spec.get("kind", "tconv"), tuple(_STEP_KEYS), f"{where} kind")
     unknown = sorted(set(spec) - {"kind", *_STEP_KEYS[kind]})
     if unknown:
         raise ValueError(
@@ -397,7 +395,7 @@ def stack_overlap(spatial: Any, layers: Sequence[Mapping[str, Any]]) -> IntArray
     if isinstance(layers, (Mapping, str)) or not isinstance(layers, Sequence) or not layers:
         raise ValueError(f"layers must be a non-empty sequence of layer mappings; got {layers!r}")
     first = layers[0].get("kernel_size") if isinstance(layers[0], Mapping) else None
-    ndim = len(first) if isinstance(first, Sequence) and np.ndim(spatial) == 0 else None
+    ndim = axes_count(first) if not is_sequence(spatial) else None
     shape = spatial_shape(spatial, "spatial", ndim=ndim)
     counts: np.ndarray[Any, Any] = np.ones(shape, dtype=np.float64)
     for index, spec in enumerate(layers):

@@ -43,7 +43,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from convmat._args import ntuple, numeric_array
+from convmat._args import (
+    choice,
+    float16_result,
+    is_sequence,
+    nonempty,
+    ntuple,
+    numeric_array,
+    scalar,
+)
 from convmat._blas import axpy, gemm, transpose
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
@@ -70,6 +78,7 @@ def _data(x: Any, weight: Any, bias: Any) -> tuple[Array, Array, Array | None, b
             f"x must have shape (N, C_in, *spatial) or (C_in, *spatial) with {ndim} spatial "
             f"dims to match the weight; got shape {xa.shape}"
         )
+    nonempty(xa.shape, ndim)
     b = None if bias is None else numeric_array(bias, "bias")
     dtype = np.result_type(xa, w, *(() if b is None else (b,)))
     batched = xa.ndim == ndim + 2
@@ -585,6 +594,7 @@ def _store(dst: Array, parts: Sequence[Array], bias: Array | None) -> None:
             )
 
 
+@float16_result("x", "weight", "bias")
 def conv(
     x: Any,
     weight: Any,
@@ -799,6 +809,7 @@ def conv_transpose_engine(y: Array, w: Array, layer: Layer, bias: Array | None) 
     return x
 
 
+@float16_result("x")
 def zero_insert(x: Any, stride: Any) -> Array:
     """Insert ``stride − 1`` zeros between neighbours: the input of a fractionally strided conv.
 
@@ -830,8 +841,8 @@ def zero_insert(x: Any, stride: Any) -> Array:
     array([[[1., 0., 2., 0., 3.]]])
     """
     xa = numeric_array(x, "x")
-    if isinstance(stride, (Sequence, np.ndarray)) and not isinstance(stride, (str, bytes)):
-        m = len(stride)
+    if is_sequence(stride):
+        m = len(scalar(stride))
         if xa.ndim < m:
             raise ValueError(f"x must have at least {m} axes for {m} strides; got shape {xa.shape}")
     else:
@@ -842,6 +853,7 @@ def zero_insert(x: Any, stride: Any) -> Array:
                 f"stride; got shape {xa.shape}"
             )
     s = ntuple(stride, m, "stride", minimum=1)
+    nonempty(xa.shape, m)
     lead = xa.shape[: xa.ndim - m]
     spatial = xa.shape[xa.ndim - m :]
     out = np.zeros(
@@ -938,6 +950,7 @@ _TRANSPOSED = {
 }
 
 
+@float16_result("x", "weight", "bias")
 def conv_transpose(
     x: Any,
     weight: Any,
@@ -1030,8 +1043,7 @@ def conv_transpose(
     ...     for m in ("scatter", "fractional", "matrix"))
     True
     """
-    if method not in _TRANSPOSED:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    choice(method, METHODS, "method")
     xb, w, b, batched = _data(x, weight, bias)
     layer = conv_transpose_layer(
         xb.shape[1:],

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from convmat._args import PADDING_MODES, as_int, spatial_shape
+from convmat._args import PADDING_MODES, as_int, choice, is_sequence, scalar, spatial_shape
 from convmat._shapes import (
     Geometry,
     conv_geometry,
@@ -100,6 +100,47 @@ def _weight_shape(weight_shape: Any, name: str = "weight") -> tuple[int, ...]:
     return shape
 
 
+def channel_layout(
+    input_shape: Any,
+    weight_shape: tuple[int, ...],
+    *,
+    name: str = "input_shape",
+    weight_name: str = "weight",
+) -> tuple[tuple[Any, ...], tuple[int, ...], bool]:
+    """``(input_shape, weight_shape, channels)`` in the full layout, from either convention.
+
+    The one rule (see the conventions page), decided by the number of axes alone:
+
+    * a kernel with as many axes as ``input_shape`` is one channel's kernel and
+      ``input_shape`` is spatial (one channel in, one out): ``(1, *shape)``, ``(1, 1, *k)``;
+    * a weight with one axis more is ``(C_out, C_in // groups, *k)`` and ``input_shape``
+      is ``(C_in, *spatial)``, as torch;
+    * a kernel with one axis fewer goes with ``input_shape = (1, *spatial)``.
+
+    ``channels`` says whether the caller gave a channel axis (so results keep one).
+
+    >>> channel_layout((3, 3), (2, 2))
+    ((1, 3, 3), (1, 1, 2, 2), False)
+    >>> channel_layout((1, 3, 3), (2, 2))
+    ((1, 3, 3), (1, 1, 2, 2), True)
+    """
+    if isinstance(input_shape, (str, bytes)) or not is_sequence(input_shape):
+        raise TypeError(f"{name} must be a sequence (C_in, *spatial); got {input_shape!r}")
+    shape = tuple(scalar(input_shape))
+    w = tuple(weight_shape)
+    if len(w) == len(shape):
+        return (1, *shape), (1, 1, *w), False
+    if len(w) == len(shape) + 1:
+        return shape, w, True
+    if len(w) == len(shape) - 1 and len(w) >= 1 and scalar(shape[0]) == 1:
+        return shape, (1, 1, *w), True
+    raise ValueError(
+        f"{weight_name} must have as many axes as {name} (one channel), one more (channels "
+        f"first, weight (C_out, C_in // groups, *k)), or one fewer with {name} = (1, *spatial); "
+        f"got {weight_name} of shape {w} for {name} {shape}"
+    )
+
+
 def _channels(input_shape: Any, ndim: int, name: str) -> tuple[int, tuple[int, ...]]:
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, (Sequence, np.ndarray)):
         raise TypeError(f"{name} must be a sequence (C_in, *spatial); got {input_shape!r}")
@@ -147,8 +188,7 @@ def conv_layer(
     w = _weight_shape(weight_shape)
     c_in, spatial = _channels(input_shape, len(w) - 2, input_name)
     g = _groups(groups, c_in, w[0], w[1], input_name)
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}; got {padding_mode!r}")
+    padding_mode = choice(padding_mode, PADDING_MODES, "padding_mode")
     geo = conv_geometry(spatial, w[2:], stride=stride, padding=padding, dilation=dilation)
     pads = geo.padding
     if padding_mode == "reflect" and any(max(p) >= n for p, n in zip(pads, spatial, strict=True)):

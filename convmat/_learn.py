@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import as_int, nonnegative, ntuple, numeric_array
+from convmat._args import as_int, choice, nonnegative, ntuple, numeric_array
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, check_max_bytes
 from convmat._pattern import IntArray, Pattern, pattern_nnz, spatial_pattern
@@ -458,8 +458,7 @@ def fit_kernel(
     """
     if not isinstance(transposed, (bool, np.bool_)):
         raise TypeError(f"transposed must be a bool; got {transposed!r}")
-    if method not in ("auto", "normal", "lsmr"):
-        raise ValueError(f"method must be one of ('auto', 'normal', 'lsmr'); got {method!r}")
+    choice(method, ("auto", "normal", "lsmr"), "method")
     for name, value in (("damp", damp), ("atol", atol), ("btol", btol)):
         nonnegative(value, name)
     xb, yb = numeric_array(x_low, "x_low"), numeric_array(y_high, "y_high")

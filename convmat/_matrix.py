@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from convmat._args import numeric_array
-from convmat._layer import Layer, _weight_shape, conv_layer, conv_transpose_layer
+from convmat._layer import Layer, _weight_shape, channel_layout, conv_layer, conv_transpose_layer
 from convmat._pattern import (
     Pattern,
     block_shifts,
@@ -129,6 +129,21 @@ def layer_matrix(
     return block_csr(pattern, blocks, groups, max_bytes, what)
 
 
+def _operands(input_shape: Any, weight: Any) -> tuple[Any, np.ndarray[Any, Any]]:
+    """``input_shape`` and the weight in the full layout, either convention accepted.
+
+    A kernel with as many axes as ``input_shape`` is one channel's (see :func:`channel_layout`).
+    """
+    w = numeric_array(weight, "weight")
+    try:
+        shape, layout, _ = channel_layout(input_shape, w.shape)
+    except ValueError:  # neither convention: the layer checks say what is wrong
+        shape, layout = input_shape, w.shape
+    w = w.reshape(layout)
+    _weight_shape(w.shape)
+    return shape, w
+
+
 def _weight(weight: Any) -> np.ndarray[Any, Any]:
     """A weight array, its shape checked as the layer checker does (before any input is)."""
     w = numeric_array(weight, "weight")
@@ -220,7 +235,7 @@ def conv_matrix(
     array([[27., 37.],
            [57., 67.]])
     """
-    w = _weight(weight)
+    input_shape, w = _operands(input_shape, weight)
     layer = conv_layer(
         input_shape,
         w.shape,
@@ -310,7 +325,7 @@ def conv_transpose_matrix(
            [0., 2., 0., 3.],
            [4., 6., 6., 9.]])
     """
-    w = _weight(weight)
+    input_shape, w = _operands(input_shape, weight)
     layer = conv_transpose_layer(
         input_shape,
         w.shape,

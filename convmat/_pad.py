@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import as_int, numeric_array, spatial_shape
+from convmat._args import as_int, choice, float16_result, nonempty, numeric_array, spatial_shape
 from convmat._matrix import DEFAULT_MAX_BYTES, _index_dtype, check_max_bytes
 from convmat._pattern import _fold
 
@@ -34,9 +34,7 @@ IntArray = np.ndarray[Any, np.dtype[np.signedinteger[Any]]]
 
 
 def _mode(mode: Any) -> str:
-    if not isinstance(mode, str) or mode not in PAD_MODES:
-        raise ValueError(f"mode must be one of {PAD_MODES}; got {mode!r}")
-    return mode
+    return choice(mode, PAD_MODES, "mode")
 
 
 def _pairs(pad: Any, ndim: int) -> tuple[tuple[int, int], ...]:
@@ -66,6 +64,8 @@ def _pairs(pad: Any, ndim: int) -> tuple[tuple[int, int], ...]:
 def _check(shape: tuple[int, ...], pairs: tuple[tuple[int, int], ...], mode: str) -> None:
     """torch's limits per mode, on every padded axis (raised before any work)."""
     for n, (lo, hi) in zip(shape, pairs, strict=True):
+        if (lo, hi) == (0, 0):  # an axis left alone (a batch may be empty)
+            continue
         out = n + lo + hi
         if mode == "reflect" and max(lo, hi) >= n:
             raise ValueError(
@@ -116,6 +116,7 @@ def _value(value: Any, dtype: np.dtype[Any]) -> Any:
     return value
 
 
+@float16_result("x")
 def pad(x: Any, pad: Any, *, mode: str = "constant", value: Any = 0.0) -> np.ndarray[Any, Any]:
     r"""Pad (or crop) the last axes of ``x``: ``torch.nn.functional.pad`` in NumPy.
 
@@ -178,6 +179,7 @@ def pad(x: Any, pad: Any, *, mode: str = "constant", value: Any = 0.0) -> np.nda
     """
     arr = numeric_array(x, "x")
     pairs = _pairs(pad, arr.ndim)
+    nonempty(arr.shape, len(pad) // 2)  # the padded axes are spatial, the one before channels
     mode = _mode(mode)
     fill = _value(value, arr.dtype)
     if mode != "constant" and fill != 0:

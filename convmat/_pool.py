@@ -10,13 +10,23 @@ indices — the transpose of S whenever no input wins two windows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import as_array, as_int, ntuple, numeric_array, spatial_shape, split_planes
+from convmat._args import (
+    as_int,
+    axes_count,
+    float16_result,
+    is_sequence,
+    ntuple,
+    numeric_array,
+    read_array,
+    scalar,
+    spatial_shape,
+    split_planes,
+)
 from convmat._matrix import _index_dtype
 from convmat._pattern import window_positions
 from convmat._shapes import conv_transpose_length, pool_length
@@ -33,16 +43,8 @@ class PoolGeometry(NamedTuple):
     out: tuple[int, ...]
 
 
-def _is_seq(value: Any) -> bool:
-    return isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes))
-
-
-def _rank(*values: Any) -> int | None:
-    """Number of spatial dims fixed by the first per-axis sequence among ``values``."""
-    for value in values:
-        if _is_seq(value):
-            return len(value)
-    return None
+_is_seq = is_sequence
+_rank = axes_count  # spatial dims fixed by the first per-axis sequence among the values
 
 
 def pool_geometry(
@@ -152,6 +154,7 @@ def _pool_planes(
     return best, arg
 
 
+@float16_result("x")
 def max_pool(
     x: Any,
     kernel_size: Any,
@@ -236,7 +239,7 @@ def max_pool(
 
 
 def _indices(indices: Any) -> np.ndarray[Any, Any]:
-    ind = np.asarray(as_array(indices))
+    ind = read_array(indices, "indices")
     if ind.dtype.kind not in "iu":
         raise TypeError(f"indices must be an integer array; got dtype {ind.dtype}")
     return ind.astype(np.int64, copy=False)
@@ -287,6 +290,7 @@ def _unpool_size(
         return default
     if not _is_seq(output_size):
         raise TypeError(f"output_size must be a sequence of ints; got {output_size!r}")
+    output_size = scalar(output_size)
     size = tuple(as_int(v, "output_size") for v in output_size)
     if len(size) > ndim:
         size = size[len(size) - ndim :]
@@ -304,6 +308,7 @@ def _unpool_size(
     return spatial_shape(size, "output_size", ndim=ndim)
 
 
+@float16_result("x")
 def max_unpool(
     x: Any,
     indices: Any,
@@ -371,7 +376,8 @@ def max_unpool(
     size = math.prod(out)
     _check_range(ind, size, out)
     n_planes = math.prod(lead)
-    key = (np.arange(n_planes)[:, None] * size + ind.reshape(n_planes, -1)).reshape(-1)
+    per_plane = ind.reshape(n_planes, math.prod(pooled))
+    key = (np.arange(n_planes)[:, None] * size + per_plane).reshape(-1)
     values = arr.reshape(-1)
     result = np.zeros(n_planes * size, arr.dtype)
     result[key] = values

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from convmat._args import ntuple, padding_pairs, spatial_shape
+from convmat._args import axes_count, ntuple, padding_pairs, spatial_shape
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -57,10 +57,7 @@ class Geometry(NamedTuple):
 
 
 def _ndim(spatial: Any, kernel_size: Any) -> int:
-    for value in (spatial, kernel_size):
-        if hasattr(value, "__len__") and not isinstance(value, (str, bytes)):
-            return len(value)
-    return 1
+    return axes_count(spatial, kernel_size) or 1
 
 
 def conv_geometry(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import as_int, numeric_array, spatial_shape
+from convmat._args import as_int, float16_result, nonempty, numeric_array, spatial_shape
 from convmat._matrix import DEFAULT_MAX_BYTES, _index_dtype, check_max_bytes
 
 
@@ -30,6 +30,7 @@ def _factor(value: Any, name: str) -> int:
 def _check_shape(shape: tuple[int, ...], r: int, name: str, *, shuffle: bool) -> None:
     if len(shape) < 3:
         raise ValueError(f"{name} must have shape (*, C, H, W) with at least 3 dims; got {shape}")
+    nonempty(shape, 2, name)
     c, h, w = shape[-3:]
     if shuffle and c % (r * r):
         raise ValueError(
@@ -59,6 +60,7 @@ def _unshuffle(x: np.ndarray[Any, Any], r: int) -> np.ndarray[Any, Any]:
     return out
 
 
+@float16_result("x")
 def pixel_shuffle(x: Any, upscale_factor: Any) -> np.ndarray[Any, Any]:
     r"""Rearrange ``(*, C·r², H, W)`` into ``(*, C, H·r, W·r)``: ``F.pixel_shuffle`` in NumPy.
 
@@ -108,6 +110,7 @@ def pixel_shuffle(x: Any, upscale_factor: Any) -> np.ndarray[Any, Any]:
     return np.ascontiguousarray(_shuffle(arr, r))
 
 
+@float16_result("x")
 def pixel_unshuffle(x: Any, downscale_factor: Any) -> np.ndarray[Any, Any]:
     r"""Rearrange ``(*, C, H·r, W·r)`` into ``(*, C·r², H, W)``: ``F.pixel_unshuffle`` in NumPy.
 

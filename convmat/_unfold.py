@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import ntuple, numeric_array, spatial_shape
+from convmat._args import (
+    axes_count,
+    float16_result,
+    nonempty,
+    ntuple,
+    numeric_array,
+    spatial_shape,
+)
 from convmat._layer import Layer, conv_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, _index_dtype, check_max_bytes
 from convmat._pattern import pattern_nnz, spatial_pattern
@@ -28,10 +35,7 @@ _DEFAULT_NDIM = 2
 
 def _rank(*args: Any) -> int:
     """The number of spatial dims set by the first sequence among ``args`` (else 2, as torch)."""
-    for value in args:
-        if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes)):
-            return len(value)
-    return _DEFAULT_NDIM
+    return axes_count(*args) or _DEFAULT_NDIM
 
 
 def _layer(
@@ -191,6 +195,7 @@ def unfold_matrix(
     return matrix
 
 
+@float16_result("x")
 def unfold(
     x: Any,
     kernel_size: Any,
@@ -248,14 +253,17 @@ def unfold(
             f"x must have shape (C, *spatial) or (N, C, *spatial) with {ndim} spatial dims; "
             f"got shape {arr.shape}"
         )
+    nonempty(arr.shape, ndim)
     layer = _layer(arr.shape[-ndim - 1 :], kernel_size, dilation, padding, stride, "x")
     plane = _plane_matrix(layer, arr.dtype, np.inf)
     planes = arr.reshape(-1, layer.in_size)
     cols = np.asarray((plane @ planes.T).T, dtype=arr.dtype)
     channels = arr.shape[-ndim - 1]
-    return cols.reshape(*arr.shape[: -ndim - 1], channels * math.prod(layer.kernel_size), -1)
+    rows, blocks = channels * math.prod(layer.kernel_size), math.prod(layer.out_spatial)
+    return cols.reshape(*arr.shape[: -ndim - 1], rows, blocks)
 
 
+@float16_result("x")
 def fold(
     x: Any,
     output_size: Any,
@@ -319,6 +327,7 @@ def fold(
         raise ValueError(f"x must have shape (C·∏k, L) or (N, C·∏k, L); got shape {arr.shape}")
     k = ntuple(kernel_size, ndim, "kernel_size", minimum=1)
     n_taps = math.prod(k)
+    nonempty(arr.shape, 1)
     if arr.shape[-2] % n_taps:
         raise ValueError(
             f"x must have a channel axis divisible by ∏kernel_size = {n_taps}; "

@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from convmat._args import ntuple, numeric_array, spatial_shape, split_planes
+from convmat._args import (
+    axes_count,
+    choice,
+    float16_result,
+    is_sequence,
+    ntuple,
+    numeric_array,
+    scalar,
+    spatial_shape,
+    split_planes,
+)
 from convmat._matrix import DEFAULT_MAX_BYTES, _index_dtype, check_max_bytes
 from convmat._shapes import upsample_length
 
@@ -62,9 +71,7 @@ class Resize(NamedTuple):
 
 
 def _mode(mode: Any) -> str:
-    if not isinstance(mode, str) or mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-    return mode
+    return choice(mode, MODES, "mode")
 
 
 def spatial_rank(mode: Any, size: Any, scale_factor: Any) -> int | None:
@@ -72,16 +79,12 @@ def spatial_rank(mode: Any, size: Any, scale_factor: Any) -> int | None:
     fixed = INTERPOLATING.get(_mode(mode))
     if fixed is not None:
         return fixed
-    for value in (size, scale_factor):
-        if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes)):
-            return len(value)
-    return None
+    return axes_count(size, scale_factor)
 
 
 def _scale_factors(scale_factor: Any, ndim: int) -> tuple[float, ...]:
-    if isinstance(scale_factor, (Sequence, np.ndarray)) and not isinstance(
-        scale_factor, (str, bytes)
-    ):
+    scale_factor = scalar(scale_factor)
+    if is_sequence(scale_factor):
         if len(scale_factor) != ndim:
             raise ValueError(
                 f"scale_factor must be a number or a sequence of {ndim} numbers (one per spatial "
@@ -90,6 +93,7 @@ def _scale_factors(scale_factor: Any, ndim: int) -> tuple[float, ...]:
         values = list(scale_factor)
     else:
         values = [scale_factor] * ndim
+    values = [scalar(v) for v in values]
     for v in values:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
             raise TypeError(f"scale_factor must be a real number or a sequence of them; got {v!r}")
@@ -123,7 +127,7 @@ def resize_plan(
     mode = _mode(mode)
     aa = _antialias(antialias, mode)
     fixed = INTERPOLATING.get(mode)
-    given = isinstance(spatial, (Sequence, np.ndarray)) and not isinstance(spatial, (str, bytes))
+    given = is_sequence(spatial)
     rank = None if given else spatial_rank(mode, size, scale_factor)
     shape = spatial_shape(spatial, "spatial", ndim=rank)
     if fixed is not None and len(shape) != fixed:
@@ -698,6 +702,7 @@ def _apply_dense(
         np.matmul(matrix, a.reshape(before, n, after), out=out.reshape(before, m, after))
 
 
+@float16_result("x")
 def upsample(
     x: Any,
     *,

@@ -30,7 +30,7 @@ import sympy
 from sympy.tensor.array import NDimArray
 
 from convmat._args import as_array, spatial_shape
-from convmat._layer import Layer, conv_layer, conv_transpose_layer
+from convmat._layer import Layer, channel_layout, conv_layer, conv_transpose_layer
 from convmat._pattern import block_shifts, block_template, channel_blocks
 
 __all__ = [
@@ -159,15 +159,7 @@ def _elements(a: Any, name: str) -> tuple[Shape, list[Any]]:
 
 def _layout(x_shape: Shape, w_shape: Shape, x_name: str = "x") -> tuple[Shape, Shape, bool]:
     """``(input_shape, weight_shape, channels)`` of a layer from the operands' shapes."""
-    if len(w_shape) == len(x_shape):
-        return (1, *x_shape), (1, 1, *w_shape), False
-    if len(w_shape) == len(x_shape) + 1:
-        return x_shape, w_shape, True
-    raise ValueError(
-        f"w must have as many axes as {x_name} (one channel) or one more (channels first, "
-        f"weight (C_out, C_in // groups, *k)); got w of shape {w_shape} for {x_name} of "
-        f"shape {x_shape}"
-    )
+    return channel_layout(x_shape, w_shape, name=x_name, weight_name="w")
 
 
 # ---------------------------------------------------------------- the pattern, filled

@@ -698,7 +698,7 @@ def test_tensors_everywhere() -> None:
     assert_allclose(y, conv(x).detach().numpy(), atol=1e-5)
     half = convmat.conv(x.to(torch.bfloat16), conv.weight.to(torch.bfloat16))
     assert half.dtype == np.float32
-    assert convmat.conv(x.half(), conv.weight.half()).dtype == np.float32
+    assert convmat.conv(x.half(), conv.weight.half()).dtype == np.float16
     p, i = convmat.max_pool(x, 2, return_indices=True)
     assert convmat.max_unpool(torch.as_tensor(p), torch.as_tensor(i), 2).shape == x.shape
 
