@@ -10,6 +10,7 @@ the response of the ones-kernel transposed layer to a ones input.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -205,6 +206,21 @@ class Checkerboard(NamedTuple):
             )
         )
         return f"interior taps per phase ({axes}) -> {verdict}"
+
+    def __repr__(self) -> str:
+        return f"Checkerboard({self})"
+
+    def _repr_html_(self) -> str:
+        from convmat._display import html_table
+
+        tile = self.tile
+        if tile.ndim != 2:
+            return f"<p><b>Checkerboard</b>: {html.escape(str(self))}</p>"
+        rows = [[f"{i} mod {self.stride[0]}", *map(int, row)] for i, row in enumerate(tile)]
+        head = ["taps", *(f"{j} mod {self.stride[1]}" for j in range(tile.shape[1]))]
+        return f"<p><b>Checkerboard</b>: {html.escape(str(self))}</p>" + html_table(
+            head, rows
+        )
 
 
 def _smallest_period(counts: tuple[int, ...]) -> int:

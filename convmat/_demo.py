@@ -8,6 +8,7 @@ k=3, s=2 transposed convolution leaves its checkerboard.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -185,6 +186,37 @@ class SuperResolution(NamedTuple):
                 f"{self.periodic[name]:9.2e}   {phases}"
             )
         return "\n".join(rows)
+
+    def __repr__(self) -> str:
+        h, w = self.original.shape
+        files = ", ".join(self.files) if self.files else "none"
+        return (
+            f"SuperResolution: {h}x{w} photo from {self.low.shape[0]}x{self.low.shape[1]}, "
+            f"{len(self.outputs)} methods, best {self.best!r}\n{self.table()}\nfiles: {files}"
+        )
+
+    def _repr_html_(self) -> str:
+        from convmat._display import html_table
+
+        h, w = self.original.shape
+        head = (
+            f"<p><b>SuperResolution</b>: a {h}&times;{w} photo upsampled &times;2 from its "
+            f"2&times;2 average by {len(self.outputs)} methods; best: "
+            f"<b>{html.escape(self.best)}</b></p>"
+        )
+        rows = [
+            (
+                name,
+                round(self.psnr[name], 2),
+                round(self.heldout_psnr[name], 2),
+                f"{self.periodic[name]:.2e}",
+                " ".join(f"{1e3 * v:.2f}" for v in self.phase_mse[name].ravel()),
+            )
+            for name in self.psnr
+        ]
+        titles = ("method", "PSNR dB", "held-out", "periodic", "phase MSE ×1e-3 (00 01 10 11)")
+        files = "".join(f"<br><code>{html.escape(f)}</code>" for f in self.files)
+        return head + html_table(titles, rows) + (f"<p>files:{files}</p>" if files else "")
 
 
 def _fit(low: Array, high: Array, geometry: tuple[int, int, int]) -> KernelFit:

@@ -301,6 +301,32 @@ class DeconvolveResult(NamedTuple):
         """Whether a tolerance was met (``istop`` in 0, 1, 2, 4, 5)."""
         return self.istop in (0, 1, 2, 4, 5)
 
+    def _figures(self) -> list[tuple[str, Any]]:
+        stop = "converged" if self.converged else "not converged"
+        return [
+            ("stopped", f"{stop} (istop {self.istop}) after {self.itn} iterations"),
+            ("‖y − Cx‖", float(self.normr)),
+            ("‖Cᴴ(y − Cx)‖", float(self.normar)),
+            ("cond estimate", float(self.conda)),
+            ("‖x‖", float(self.normx)),
+        ]
+
+    def __repr__(self) -> str:
+        from convmat._display import summary
+
+        return (
+            f"DeconvolveResult(x: {summary(self.x)}; "
+            f"{'converged' if self.converged else 'NOT converged'} (istop={self.istop}) "
+            f"in itn={self.itn}; normr={self.normr:.3g}, normar={self.normar:.3g}, "
+            f"conda={self.conda:.3g}, normx={self.normx:.3g})"
+        )
+
+    def _repr_html_(self) -> str:
+        from convmat._display import html_table, summary
+
+        rows = [("x", summary(self.x)), *self._figures()]
+        return html_table(("DeconvolveResult", ""), rows)
+
 
 def deconvolve(
     y: Any,

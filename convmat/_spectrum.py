@@ -17,6 +17,7 @@ import numpy as np
 from convmat._args import numeric_array
 from convmat._layer import Layer, conv_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, _weight, human_bytes, layer_matrix
+from convmat._progress import warn_dense_svd
 
 Array = np.ndarray[Any, Any]
 
@@ -66,6 +67,12 @@ def conv_singular_values(
     MemoryError
         When the dense SVD (``k=None``) or the sparse matrix needs more than ``max_bytes``.
 
+    Warns
+    -----
+    SlowWarning
+        Before a dense SVD costlier than a 2000 × 2000 one (seconds to hours, no
+        progress possible inside LAPACK): its estimated time, and ``k=`` as the faster way.
+
     See Also
     --------
     circular_singular_values : the FFT closed form for circular padding.
@@ -109,6 +116,7 @@ def conv_singular_values(
                 f"{human_bytes(need)}, more than max_bytes={human_bytes(max_bytes)}; pass k= "
                 f"for the k largest singular values by svds, or raise max_bytes="
             )
+        warn_dense_svd(layer.out_size, layer.in_size, "conv matrix")
         C = layer_matrix(layer, w, max_bytes=max_bytes)
         return np.asarray(np.linalg.svd(C.toarray(), compute_uv=False))
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
@@ -267,6 +275,30 @@ class DeconvolutionReport(NamedTuple):
     transposed: Array
     deconvolved: Array
 
+    def __repr__(self) -> str:
+        from convmat._display import summary
+
+        arrays = f"transposed, deconvolved: {summary(self.transposed)}"
+        return f"DeconvolutionReport\n{self}\n{arrays}"
+
+    def _repr_html_(self) -> str:
+        from convmat._display import html_table
+
+        s = self.singular_values
+        converged = "" if self.deconvolve_converged else " (LSMR did not converge)"
+        head = (
+            f"<p><b>DeconvolutionReport</b>: {s.size} singular values of <i>C</i>, "
+            f"{s[0]:.4g} down to {s[-1]:.4g}; condition {self.condition:.4g}; "
+            f"‖CᵀC − I‖<sub>F</sub> = {self.gram_error:.4g}, "
+            f"‖CᵀC − I‖<sub>2</sub> = {self.gram_error_2:.4g}</p>"
+        )
+        rows = [
+            ("conv_transpose(conv(x))", f"{self.transposed_error:.3e}"),
+            ("best multiple of conv_transpose(…)", f"{self.scaled_transposed_error:.3e}"),
+            ("deconvolve(conv(x))" + converged, f"{self.deconvolve_error:.3e}"),
+        ]
+        return head + html_table(("reconstruction", "‖x̂ − x‖ / ‖x‖"), rows)
+
     def __str__(self) -> str:
         s = self.singular_values
         rows = {
@@ -334,6 +366,11 @@ def deconvolution_report(
         As :func:`conv`.
     MemoryError
         When the dense SVD of C needs more than ``max_bytes``.
+
+    Warns
+    -----
+    SlowWarning
+        As :func:`conv_singular_values`, before a dense SVD of more than ~2000 columns.
 
     See Also
     --------

@@ -618,6 +618,24 @@ class Step(NamedTuple):
     partial: Any
     """Output-shaped: ``value`` times the kernel at its stride offset, zeros elsewhere."""
 
+    def __repr__(self) -> str:
+        entries = _flat_elements(self.partial)
+        shape = "x".join(map(str, _elements(self.partial, "partial")[0]))
+        return (
+            f"Step(index={self.index}, value={_Formatter('ascii')(self.value)}, "
+            f"partial={shape} with {sum(1 for v in entries if v != 0)} nonzero)"
+        )
+
+    def _repr_latex_(self) -> str:
+        """The partial, underbraced by the element that scattered the kernel."""
+        fmt = _Formatter("latex", [self.value])
+        shape, flat = _elements(self.partial, "partial")
+        widest = max((fmt(v) for v in flat), key=len, default="")
+        label = fmt(self.value)
+        if not isinstance(self.value, sympy.Symbol):
+            label = rf"x_{{{','.join(map(str, self.index))}}} = {label}"
+        return rf"$$\underbrace{{{_latex_array(flat, shape, fmt, widest)}}}_{{{label}}}$$"
+
 
 class ScatterSteps:
     """The steps of a transposed convolution, one per input element in C order.
@@ -700,8 +718,9 @@ class ScatterSteps:
         fmt = _Formatter("latex", self._order)
         cols = self.output_shape[-1]
         per_line = per_line or max(1, min(4, 12 // cols))
+        widest = max((fmt(v) for _, _, p in self._flat for v in p), key=len, default="")
         terms = [
-            rf"\underbrace{{{_latex_array(p, self.output_shape, fmt)}}}_{{{fmt(v)}}}"
+            rf"\underbrace{{{_latex_array(p, self.output_shape, fmt, widest)}}}_{{{fmt(v)}}}"
             for _, v, p in self._flat
         ]
         lines = [" + ".join(terms[i : i + per_line]) for i in range(0, len(terms), per_line)]
@@ -1006,14 +1025,28 @@ def _tile(blocks: list[list[str]], width: int, gap: int = 3) -> list[str]:
     return lines
 
 
-def _latex_array(flat: list[Any], shape: Shape, fmt: _Formatter) -> str:
-    """``bmatrix`` of a 1-d or 2-d array; higher ranks nest brackets of 2-d slices."""
+def _latex_array(flat: list[Any], shape: Shape, fmt: _Formatter, widest: str = "") -> str:
+    """``bmatrix`` of a 1-d or 2-d array; higher ranks nest brackets of 2-d slices.
+
+    With ``widest`` (LaTeX), every cell is centred in a box that wide, so all columns
+    have one width and a stride offset lines up as it does in the text grid.
+    """
     if len(shape) > 2:
-        parts = [_latex_array(part, plane, fmt) for _, part, plane in _slices(flat, shape)]
+        parts = [
+            _latex_array(part, plane, fmt, widest) for _, part, plane in _slices(flat, shape)
+        ]
         return r"\left[\begin{matrix}" + " & ".join(parts) + r"\end{matrix}\right]"
     rows, cols = (1, shape[0]) if len(shape) == 1 else shape
+
+    def cell(v: Any) -> str:
+        text = fmt(v)
+        # The cell over a full-size phantom of the widest entry; smash drops the phantom's
+        # depth, so the rows keep their spacing (amsmath, MathJax and KaTeX alike).
+        return rf"\smash[b]{{\underset{{\displaystyle\hphantom{{{widest}}}}}{{{text}}}}}"
+
+    show = cell if widest else fmt
     body = r" \\ ".join(
-        " & ".join(fmt(flat[r * cols + j]) for j in range(cols)) for r in range(rows)
+        " & ".join(show(flat[r * cols + j]) for j in range(cols)) for r in range(rows)
     )
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
