@@ -23,6 +23,7 @@ from convmat._checkerboard import (
 )
 from convmat._demo import SuperResolution, load_photo, superres_demo
 from convmat._fast import conv, conv_transpose, zero_insert
+from convmat._lax import lax_conv_matrix, lax_conv_transpose_matrix
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
 from convmat._matrix import conv_matrix, conv_transpose_matrix
 from convmat._operator import (
@@ -96,6 +97,8 @@ __all__ = [
     "fit_kernel",
     "fold",
     "from_torch",
+    "lax_conv_matrix",
+    "lax_conv_transpose_matrix",
     "load_photo",
     "max_pool",
     "max_pool_matrix",
