@@ -16,7 +16,10 @@ reference is generated from the numpydoc docstrings of every name in
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
+import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -83,6 +86,10 @@ nb_execution_timeout = 300
 nb_execution_in_temp = True  # anything a notebook writes lands in a temporary folder
 nb_merge_streams = True
 nb_ipywidgets_js: dict[str, Any] = {}  # no widget JavaScript from a CDN
+# The pages' and notebooks' kernel ("python3") is the interpreter running this build, not
+# whatever "python3" kernelspec Jupyter finds first (a user's or the system's, another Python
+# without PyTorch or without this checkout of convmat): see ``pin_kernel`` below.
+ORACLE = "torch"  # the comparison page and the notebooks check convmat against it
 
 # --- API reference -----------------------------------------------------------------------
 autosummary_generate = False  # stubs are written below, from __all__, before reading
@@ -210,6 +217,34 @@ def reread_api_page(_app: Any, _env: Any, _added: Any, _changed: Any, _removed: 
     return ["api"]
 
 
+def pin_kernel(app: Any) -> None:
+    """Run every page and notebook in this interpreter, which must have the oracle.
+
+    Jupyter looks for a kernel named ``python3`` in ``JUPYTER_PATH`` first, so a kernelspec
+    written there (in the build's doctree folder) whose command is ``sys.executable`` wins
+    over any other. A build without PyTorch would show no comparison with it: warn (an error
+    under ``-W``) before executing anything.
+    """
+    data = Path(app.doctreedir) / "jupyter"
+    spec = data / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    kernel = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (the docs build's interpreter)",
+        "language": "python",
+    }
+    (spec / "kernel.json").write_text(json.dumps(kernel, indent=1))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(data), *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep))]
+    )
+    if importlib.util.find_spec(ORACLE) is None:
+        logger.warning(
+            "PyTorch is not installed in %s, which executes the pages: the comparison page "
+            "needs it (pip install torch, as .ci/run does before building)",
+            sys.executable,
+        )
+
+
 def report_mathjax(_app: Any) -> None:
     if _mathjax_error is not None:
         logger.warning("MathJax is not vendored, the site loads it from a CDN: %s", _mathjax_error)
@@ -217,6 +252,7 @@ def report_mathjax(_app: Any) -> None:
 
 def setup(app: Any) -> None:
     app.connect("builder-inited", write_api_stubs)
+    app.connect("builder-inited", pin_kernel)
     app.connect("builder-inited", report_mathjax)
     app.connect("source-read", add_unlisted_names)
     app.connect("env-get-outdated", reread_api_page)
