@@ -35,6 +35,7 @@ from convmat._operator import (
 )
 from convmat._pad import pad, pad_matrix
 from convmat._pool import max_pool, max_pool_matrix, max_unpool, max_unpool_matrix
+from convmat._progress import SlowWarning
 from convmat._relations import (
     ConvTransposeUpsampler,
     PixelShuffleConvTranspose,
@@ -75,6 +76,7 @@ __all__ = [
     "KernelFit",
     "MapLayer",
     "PixelShuffleConvTranspose",
+    "SlowWarning",
     "SuperResolution",
     "adaptive_avg_pool",
     "adaptive_avg_pool_matrix",

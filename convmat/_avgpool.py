@@ -15,6 +15,7 @@ and :func:`adaptive_windows` compute the runs and counts once; both paths read t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -30,8 +31,9 @@ from convmat._args import (
     split_planes,
 )
 from convmat._matrix import DEFAULT_MAX_BYTES
+from convmat._pattern import tap_count
 from convmat._pool import _rank, pool_geometry
-from convmat._upsample import _dtype, kron_csr
+from convmat._upsample import _dtype, kron_csr, refuse_kron
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -66,6 +68,19 @@ def adaptive_windows(n: int, m: int) -> Windows:
     lo = (o * n) // m
     hi = -((-(o + 1) * n) // m)
     return Windows(lo, hi - lo, hi - lo, n)
+
+
+def adaptive_nnz(n: int, m: int) -> int:
+    """Inputs read by all ``m`` adaptive windows over ``n``: ``n + m − gcd(n, m)``.
+
+    Window ``o`` is ``[⌊o·n/m⌋, ⌈(o+1)·n/m⌉)``; the widths telescope to ``n`` plus one
+    for every ``o = 1 … m`` whose ``o·n/m`` is fractional, and ``m | o·n`` for exactly
+    ``gcd(n, m)`` of them.
+
+    >>> adaptive_nnz(5, 3), adaptive_nnz(6, 2), adaptive_nnz(10**9, 10**9 - 1)
+    (7, 6, 1999999998)
+    """
+    return n + m - math.gcd(n, m)
 
 
 def _runs_matrix(w: Windows, dtype: Any) -> sp.csr_array:
@@ -171,12 +186,27 @@ def _pool_axes(
     ceil_mode: Any,
     count_include_pad: Any,
     divisor_override: Any,
+    refuse: Callable[[list[int], tuple[int, ...], tuple[int, ...]], None] | None = None,
 ) -> tuple[list[Windows], int | None]:
+    """The windows of every axis and the divisor override.
+
+    ``refuse(counts, out, spatial)``, if given, sees the per-axis entry counts of the
+    matrix (closed form) once the arguments are checked and before any window is built.
+    """
     geo = pool_geometry(
         spatial, kernel_size, stride=stride, padding=padding, dilation=1, ceil_mode=ceil_mode
     )
     include = _bool(count_include_pad, "count_include_pad")
     divisor = _divisor(divisor_override)
+    if refuse is not None:
+        # Window o reads [o·s − p, o·s − p + k) ∩ [0, n): a conv's taps with dilation 1.
+        counts = [
+            tap_count(n, o, k, s, 1, p)
+            for n, k, s, p, o in zip(
+                geo.spatial, geo.kernel_size, geo.stride, geo.padding, geo.out, strict=True
+            )
+        ]
+        refuse(counts, geo.out, geo.spatial)
     axes = [
         pool_windows(n, k, s, p, o, include)
         for n, k, s, p, o in zip(
@@ -346,12 +376,16 @@ def avg_pool_matrix(
     True
     """
     shape = _plane_shape(spatial, kernel_size, stride, padding)
+    what, alternative = "avg_pool matrix", "the matrix-free convmat.avg_pool"
+    ftype = _dtype(dtype)
+
+    def refuse(counts: list[int], out: tuple[int, ...], spatial: tuple[int, ...]) -> None:
+        refuse_kron(counts, out, spatial, ftype, max_bytes, what, alternative)
+
     axes, divisor = _pool_axes(
-        shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+        shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, refuse
     )
-    return windows_matrix(
-        axes, divisor, dtype, max_bytes, "avg_pool matrix", "the matrix-free convmat.avg_pool"
-    )
+    return windows_matrix(axes, divisor, ftype, max_bytes, what, alternative)
 
 
 def adaptive_size(output_size: Any, spatial: tuple[int, ...]) -> tuple[int, ...]:
@@ -484,12 +518,10 @@ def adaptive_avg_pool_matrix(
            [0.        , 0.        , 0.        , 0.5       , 0.5       ]])
     """
     shape = _plane_shape(spatial, output_size)
-    axes = adaptive_axes(shape, output_size)
-    return windows_matrix(
-        axes,
-        None,
-        dtype,
-        max_bytes,
-        "adaptive_avg_pool matrix",
-        "the matrix-free convmat.adaptive_avg_pool",
-    )
+    what, alternative = "adaptive_avg_pool matrix", "the matrix-free convmat.adaptive_avg_pool"
+    size = adaptive_size(output_size, shape)
+    ftype = _dtype(dtype)
+    counts = [adaptive_nnz(n, m) for n, m in zip(shape, size, strict=True)]
+    refuse_kron(counts, size, shape, ftype, max_bytes, what, alternative)
+    axes = [adaptive_windows(n, m) for n, m in zip(shape, size, strict=True)]
+    return windows_matrix(axes, None, ftype, max_bytes, what, alternative)

@@ -4,6 +4,12 @@ C is the spatial pattern (:mod:`convmat._pattern`) filled with the weights and
 repeated over channels, written straight into CSR arrays: rows are regular, so
 there is no COO stage, no sort and no Python loop over entries. The transposed
 layer's matrix is exactly ``C.T`` of the forward layer it transposes.
+
+Size is decided first, by arithmetic (:func:`convmat._pattern.pattern_nnz`, closed
+form per axis), so a matrix above ``max_bytes`` is refused before anything of its
+size exists. Building shows no progress bar: each step is one vectorised NumPy call
+over all entries, with no Python loop to report from, and ``max_bytes`` bounds the
+whole build (the default 4 GiB, ~360 M float64 entries, builds in seconds).
 """
 
 from __future__ import annotations
@@ -51,11 +57,15 @@ def check_max_bytes(
     max_bytes: Any,
     what: str,
     alternative: str = "the matrix-free conv_operator / conv_transpose_operator",
+    *,
+    at_least: bool = False,
 ) -> None:
     """Refuse, with ``MemoryError``, a CSR matrix whose storage would exceed ``max_bytes``.
 
     The message gives the estimate in human units and the two ways out: a larger
     ``max_bytes``, or ``alternative`` (what computes the same without the matrix).
+    ``at_least`` says that ``nnz`` is a lower bound (the message then says so).
+    Arithmetic only: callers pass counts known in closed form, before allocating.
     """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, float, np.integer)):
         raise TypeError(f"max_bytes must be a number of bytes; got {max_bytes!r}")
@@ -65,7 +75,8 @@ def check_max_bytes(
     estimate = nnz * (dtype.itemsize + index_size) + (shape[0] + 1) * index_size
     if estimate > max_bytes:
         raise MemoryError(
-            f"{what} of shape {shape} with {nnz:,} stored entries needs about "
+            f"{what} of shape {shape} with {'at least ' if at_least else ''}{nnz:,} stored "
+            f"entries needs {'at least' if at_least else 'about'} "
             f"{human_bytes(estimate)}, more than max_bytes={human_bytes(float(max_bytes))}; raise "
             f"max_bytes= if you have the memory, or use {alternative}"
         )

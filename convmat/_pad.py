@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from convmat._args import as_int, choice, float16_result, nonempty, numeric_array, spatial_shape
 from convmat._matrix import DEFAULT_MAX_BYTES, _index_dtype, check_max_bytes
-from convmat._pattern import _fold
+from convmat._pattern import _fold, tap_count
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -282,11 +282,16 @@ def pad_matrix(
     if np_dtype.kind not in "fc":
         raise TypeError(f"dtype must be a float or complex dtype; got {np_dtype}")
     _check(shape, pairs, mode)
-    sources = [_sources(n, lo, hi, mode) for n, (lo, hi) in zip(shape, pairs, strict=True)]
-    out_shape = tuple(s.size for s in sources)
+    # Refused from arithmetic: an output cell has a source on every axis but where a
+    # constant pad reads outside [0, n) (one tap of a stride-1 window, in closed form).
+    out_shape = tuple(n + lo + hi for n, (lo, hi) in zip(shape, pairs, strict=True))
     mat_shape = (math.prod(out_shape), math.prod(shape))
-    nnz = math.prod(int((s >= 0).sum()) for s in sources)
+    nnz = math.prod(
+        tap_count(n, m, 1, 1, 1, lo) if mode == "constant" else m
+        for n, m, (lo, _) in zip(shape, out_shape, pairs, strict=True)
+    )
     check_max_bytes(nnz, mat_shape, np_dtype, max_bytes, "pad matrix", "convmat.pad")
+    sources = [_sources(n, lo, hi, mode) for n, (lo, hi) in zip(shape, pairs, strict=True)]
     idx = _index_dtype(nnz, mat_shape)
     # Flat column of every output cell; any axis without a source makes the cell empty.
     column = np.zeros(out_shape, dtype=np.int64)

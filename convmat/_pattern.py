@@ -70,12 +70,58 @@ def axis_sources(layer: Layer) -> list[IntArray]:
     ]
 
 
+def tap_count(n: int, out: int, k: int, s: int, d: int, lo: int) -> int:
+    """How many of the ``out × k`` reads ``o·s + t·d − lo`` of one axis land in ``[0, n)``.
+
+    Closed form, one interval per value of the shorter of ``o`` and ``t``: for a fixed
+    ``t`` the outputs that read the input are ``⌈(lo − t·d)/s⌉ <= o <= ⌊(n − 1 + lo − t·d)/s⌋``
+    (and symmetrically for a fixed ``o``). Costs ``O(min(out, k))`` integers, never the
+    ``(out, k)`` grid, so a matrix can be refused before anything of its size exists.
+
+    >>> tap_count(4, 3, 2, 1, 1, 0), tap_count(4, 5, 2, 1, 1, 1)
+    (6, 8)
+    >>> tap_count(10**9, 10**9, 5, 1, 1, 2)  # 'same' padding: 4 taps fall off the ends
+    4999999994
+    """
+    if min(n, out, k) <= 0:
+        return 0
+    # Loop variable j (coefficient a, j < m) against the interval variable i (coefficient b).
+    m, a, other, b = (k, d, out, s) if k <= out else (out, s, k, d)
+    hi = n - 1 + lo
+    if max(m * a + abs(lo) + n, b, m * other) < 2**62:
+        j = np.arange(m, dtype=np.int64) * a
+        first = np.maximum(-((j - lo) // b), 0)
+        last = np.minimum((hi - j) // b, other - 1)
+        return int(np.maximum(last - first + 1, 0).sum())
+    return sum(  # huge geometry: exact Python integers (m is then small)
+        max(min((hi - j * a) // b, other - 1) - max(-((j * a - lo) // b), 0) + 1, 0)
+        for j in range(m)
+    )
+
+
+def axis_nnz(layer: Layer) -> list[int]:
+    """Per axis, the stored reads of one channel pair (``out·k``, a bound, for folded padding)."""
+    return [
+        tap_count(n, o, k, s, d, lo) if layer.padding_mode == "zeros" else o * k
+        for n, o, k, s, d, (lo, _) in zip(
+            layer.in_spatial,
+            layer.out_spatial,
+            layer.kernel_size,
+            layer.stride,
+            layer.dilation,
+            layer.padding,
+            strict=True,
+        )
+    ]
+
+
 def pattern_nnz(layer: Layer) -> int:
     """Stored entries of one channel pair's block (an upper bound for folded padding).
 
-    Cheap — per-axis counts multiply — so a matrix can be refused before allocating.
+    Arithmetic only — per-axis closed-form counts (:func:`tap_count`) multiply — so a
+    matrix can be refused before anything is allocated, however long its axes.
     """
-    return math.prod(int((src >= 0).sum()) for src in axis_sources(layer))
+    return math.prod(axis_nnz(layer))
 
 
 def _outer(parts: list[IntArray], op: np.ufunc = np.add) -> IntArray:

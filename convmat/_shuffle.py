@@ -162,15 +162,18 @@ def _sample(input_shape: Any) -> tuple[int, ...]:
     return spatial_shape(input_shape, "input_shape")
 
 
-def _permutation(
-    perm: np.ndarray[Any, Any], dtype: Any, max_bytes: Any, what: str, alternative: str
-) -> sp.csr_array:
-    """The matrix whose row ``o`` holds a single 1 in column ``perm[o]``."""
-    size = perm.size
+def _refuse(size: int, dtype: Any, max_bytes: Any, what: str, alternative: str) -> None:
+    """Check ``dtype`` and refuse a ``size × size`` permutation matrix, before any work."""
     np_dtype = np.dtype(dtype)
     if np_dtype.kind not in "fc":
         raise TypeError(f"dtype must be a float or complex dtype; got {np_dtype}")
     check_max_bytes(size, (size, size), np_dtype, max_bytes, what, alternative)
+
+
+def _permutation(perm: np.ndarray[Any, Any], dtype: Any) -> sp.csr_array:
+    """The matrix whose row ``o`` holds a single 1 in column ``perm[o]`` (refused already)."""
+    size = perm.size
+    np_dtype = np.dtype(dtype)
     idx = _index_dtype(size, (size, size))
     indptr = np.arange(size + 1, dtype=idx)
     matrix = sp.csr_array(
@@ -242,8 +245,9 @@ def pixel_shuffle_matrix(
     r = _factor(upscale_factor, "upscale_factor")
     _check_shape(shape, r, "input_shape", shuffle=True)
     size = math.prod(shape)
+    _refuse(size, dtype, max_bytes, "pixel_shuffle matrix", "convmat.pixel_shuffle")
     perm = _shuffle(np.arange(size, dtype=np.int64).reshape(shape), r).reshape(-1)
-    return _permutation(perm, dtype, max_bytes, "pixel_shuffle matrix", "convmat.pixel_shuffle")
+    return _permutation(perm, dtype)
 
 
 def pixel_unshuffle_matrix(
@@ -295,5 +299,6 @@ def pixel_unshuffle_matrix(
     r = _factor(downscale_factor, "downscale_factor")
     _check_shape(shape, r, "input_shape", shuffle=False)
     size = math.prod(shape)
+    _refuse(size, dtype, max_bytes, "pixel_unshuffle matrix", "convmat.pixel_unshuffle")
     perm = _unshuffle(np.arange(size, dtype=np.int64).reshape(shape), r).reshape(-1)
-    return _permutation(perm, dtype, max_bytes, "pixel_unshuffle matrix", "convmat.pixel_unshuffle")
+    return _permutation(perm, dtype)

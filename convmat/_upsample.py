@@ -442,6 +442,60 @@ def _padded(a: sp.csr_array) -> tuple[IntArray, FloatArray, np.ndarray[Any, Any]
     return cols, vals, mask
 
 
+def refuse_kron(
+    counts: list[int],
+    out_spatial: tuple[int, ...],
+    in_spatial: tuple[int, ...],
+    dtype: Any,
+    max_bytes: Any,
+    what: str,
+    alternative: str = "the matrix-free convmat.upsample",
+    *,
+    at_least: bool = False,
+) -> None:
+    """:func:`check_max_bytes` for ``factor₀ ⊗ factor₁ ⊗ …`` from per-axis entry counts alone.
+
+    ``counts[i]`` is the number of stored entries of axis ``i``'s ``(m, n)`` factor (a
+    lower bound when ``at_least``), known in closed form, so the refusal comes before
+    any factor is built.
+    """
+    shape = (math.prod(out_spatial), math.prod(in_spatial))
+    nnz, np_dtype = math.prod(counts), np.dtype(dtype)
+    check_max_bytes(nnz, shape, np_dtype, max_bytes, what, alternative, at_least=at_least)
+
+
+def axis_nnz_floor(n: int, m: int, plan: Resize) -> int:
+    """A lower bound on the stored entries of one axis's resize factor: exact where
+    :func:`axis_nnz_bound` is, else one per row (every row's weights sum to 1)."""
+    return n if plan.mode == "bed_of_nails" else m
+
+
+def axis_nnz_bound(n: int, m: int, plan: Resize, scale: float | None, ftype: Any) -> int:
+    """Stored entries of one axis's resize factor ``(m, n)``, in closed form; never fewer.
+
+    Exact for ``nearest``, ``nearest-exact``, ``bed_of_nails`` (one entry per row, or
+    per nail) and for an axis of unchanged size; otherwise every row's taps, at most
+    ``n``: 2 for linear, 4 for bicubic, ``2⌈support⌉ + 1`` with antialias. Rows that
+    merge or zero a tap (at a border, or on an input sample) store fewer, so the bound
+    is a few rows' worth above the truth. ``area`` is counted by the caller.
+    """
+    mode = plan.mode
+    if plan.antialias:  # the branches of axis_taps, in its order
+        if m == n:
+            return m
+        ratio = _ratio(n, m, plan.align_corners, scale, ftype)
+        half = ANTIALIAS[mode]
+        support = ftype(half * np.float64(ratio)) if ratio >= 1 else ftype(half)
+        return m * min(2 * math.ceil(float(support)) + 1, n)
+    if mode == "bed_of_nails":
+        return n
+    if mode in ("nearest", "nearest-exact"):
+        return m
+    if mode == "bicubic":
+        return m * min(4, n)
+    return m if m == n else m * min(2, n)
+
+
 def kron_csr(
     factors: list[sp.csr_array],
     max_bytes: Any,
@@ -640,6 +694,24 @@ def upsample_matrix(
         return adaptive_avg_pool_matrix(
             plan.in_spatial, plan.out_spatial, dtype=ftype, max_bytes=max_bytes
         )
+    # Refused from arithmetic: at once when even one entry per row is too much; by the
+    # closed-form bound when the per-axis factors alone would not fit; else exactly, by
+    # kron_csr, from the factors (small beside the product they span).
+    axes = (plan.out_spatial, plan.in_spatial, ftype, max_bytes, "upsample matrix")
+    low = [
+        axis_nnz_floor(n, m, plan) for n, m in zip(plan.in_spatial, plan.out_spatial, strict=True)
+    ]
+    high = [
+        axis_nnz_bound(n, m, plan, s, ftype)
+        for n, m, s in zip(plan.in_spatial, plan.out_spatial, plan.scales, strict=True)
+    ]
+    refuse_kron(low, *axes, at_least=low != high)
+    factor_bytes = sum(
+        h * (ftype(0).itemsize + 8) + 8 * (m + 1)
+        for h, m in zip(high, plan.out_spatial, strict=True)
+    )
+    if factor_bytes > max_bytes:
+        refuse_kron(high, *axes)
     factors = [
         taps_matrix(idx, w, n)
         for (idx, w), n in zip(plan_taps(plan, ftype), plan.in_spatial, strict=True)
