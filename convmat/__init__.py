@@ -23,6 +23,7 @@ from convmat._checkerboard import (
 )
 from convmat._demo import SuperResolution, load_photo, superres_demo
 from convmat._fast import conv, conv_transpose, zero_insert
+from convmat._keras import from_keras, to_channels_first
 from convmat._lax import lax_conv_matrix, lax_conv_transpose_matrix
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
 from convmat._matrix import conv_matrix, conv_transpose_matrix
@@ -98,6 +99,7 @@ __all__ = [
     "deconvolve",
     "fit_kernel",
     "fold",
+    "from_keras",
     "from_torch",
     "lax_conv_matrix",
     "lax_conv_transpose_matrix",
@@ -119,6 +121,7 @@ __all__ = [
     "resize_conv_matrix",
     "stack_overlap",
     "superres_demo",
+    "to_channels_first",
     "unfold",
     "unfold_matrix",
     "upsample",

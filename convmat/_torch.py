@@ -38,15 +38,13 @@ from convmat._affine import (
     GroupNormJacobian,
     MatrixStep,
     Node,
-    OperatorStep,
     PlaneStep,
     Step,
 )
 from convmat._args import as_array, numeric_array, spatial_shape
-from convmat._layer import Layer, conv_layer, conv_transpose_layer
-from convmat._matrix import DEFAULT_MAX_BYTES, layer_matrix
-from convmat._operator import ConvOperator
-from convmat._pattern import pattern_nnz
+from convmat._layer import conv_layer, conv_transpose_layer
+from convmat._matrix import DEFAULT_MAX_BYTES
+from convmat._reading import conv_step as _conv_step
 from convmat._shapes import conv_transpose_output_padding
 
 Array = np.ndarray[Any, Any]
@@ -619,40 +617,6 @@ def _np(t: Any) -> Array:
 
 
 # ----------------------------------------------------------------------------- modules
-
-
-def _conv_step(name: str, kind: str, layer: Layer, w: Array, bias: Any, transposed: bool) -> Step:
-    op = ConvOperator(layer, w, transposed=transposed)
-    c_out = layer.in_channels if transposed else layer.out_channels
-    out_shape = layer.input_shape if transposed else layer.output_shape
-    in_shape = layer.output_shape if transposed else layer.input_shape
-    offset = None
-    if bias is not None:
-        b = _np(bias).astype(w.dtype)
-        offset = np.broadcast_to(b.reshape(c_out, *(1,) * layer.ndim), out_shape)
-    count = pattern_nnz(layer) * layer.out_channels * (layer.in_channels // layer.groups)
-    step = OperatorStep(
-        name,
-        kind,
-        in_shape,
-        out_shape,
-        w.dtype,
-        run=lambda x, adjoint: op._run(x, adjoint=adjoint),
-        count=lambda: count,
-        build=lambda: layer_matrix(layer, w, transposed=transposed, max_bytes=math.inf),
-        offset=offset,
-    )
-    geometry = {
-        "kernel_size": layer.kernel_size,
-        "stride": layer.stride,
-        "padding": layer.padding,
-        "dilation": layer.dilation,
-    }
-    if transposed:
-        step.spec = {"kind": "tconv", **geometry, "output_padding": layer.output_padding}
-    else:
-        step.spec = {"kind": "conv", **geometry, "padding_mode": layer.padding_mode}
-    return step
 
 
 def _input_name(x: _Val, name: str) -> str:
