@@ -1,8 +1,12 @@
 """The ``convmat`` command line: one verb per job, each a thin layer over the library.
 
 Verbs: ``explain`` (a layer's formulas, steps and matrix), ``shape`` (the sizes
-through a stack of layers, and the output_padding that restores them).
-Bad arguments print one line and exit with status 2, never a traceback.
+through a stack of layers, and the output_padding that restores them), ``overlap``
+(the checkerboard counts of a transposed convolution) and ``demo``.
+Bad arguments print one line and exit with status 2, never a traceback; output paths
+are checked before any work and existing files are never overwritten without
+``--force``. Output and help fit the terminal's width (80 columns when unknown) and
+fall back to ASCII where the output encoding cannot show Unicode.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ import argparse
 import os
 import re
 import sys
+import tempfile
+import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from convmat._shapes import (
@@ -34,6 +41,147 @@ def parse_size(text: str, name: str) -> tuple[int, ...]:
 
 def _fmt(shape: Sequence[int]) -> str:
     return "x".join(str(v) for v in shape)
+
+
+# ---------------------------------------------------------------- the terminal
+
+
+def terminal_width() -> int:
+    """The width to print for, in columns.
+
+    ``$COLUMNS`` when set, else the width of the terminal on stdout, stderr or stdin
+    (so ``convmat explain | less`` still fits the terminal), else 80.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    for stream in (sys.stdout, sys.stderr, sys.stdin):
+        try:
+            width = os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):  # no file, a pipe, a capture buffer
+            continue
+        if width > 0:
+            return width
+    return 80
+
+
+def wrap(line: str, width: int, indent: str = "  ") -> list[str]:
+    """One line of prose wrapped to ``width`` at spaces, continuation lines indented.
+
+    Words (a layer spec, a command) are never split; a word longer than the width
+    stays whole on its own line.
+
+    Parameters
+    ----------
+    line : str
+        The text, without newlines.
+    width : int
+        Columns available.
+    indent : str
+        The start of every continuation line.
+
+    Returns
+    -------
+    list of str
+        ``[line]`` when it fits.
+    """
+    if len(line) <= width:
+        return [line]
+    return textwrap.wrap(
+        line,
+        width,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+# The ASCII spellings of the few non-ASCII characters in help and messages.
+_ASCII = str.maketrans(
+    {"ᵀ": "^T", "—": "-", "–": "-", "→": "->", "×": "x", "≤": "<=", "≥": ">=", "…": "...", "·": "."}
+)
+
+
+def printable(text: str, stream: object) -> str:
+    """``text`` as ``stream`` can encode it: unchanged, else with ASCII spellings.
+
+    Output that cannot show Unicode (``PYTHONIOENCODING=ascii``, a C locale) gets
+    ``Cᵀ`` as ``C^T``, ``→`` as ``->`` and so on, and ``?`` for anything else, as
+    ``convmat explain`` falls back to its ASCII style there.
+
+    Parameters
+    ----------
+    text : str
+        What to print.
+    stream : text stream
+        Where it goes; its ``encoding`` decides (none: any text goes).
+
+    Returns
+    -------
+    str
+    """
+    encoding = getattr(stream, "encoding", None)
+    if encoding is None:
+        return text
+    try:
+        text.encode(encoding)
+    except LookupError:
+        return text
+    except UnicodeEncodeError:
+        return text.translate(_ASCII).encode(encoding, "replace").decode(encoding)
+    return text
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help at the terminal's width; words never split; indented lines (examples) kept whole."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = width if width is not None else max(terminal_width() - 2, 40)
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(
+            " ".join(text.split()), width, break_long_words=False, break_on_hyphens=False
+        )
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            if line.startswith("  "):  # an example command: one line, as typed
+                lines.append(indent + line)
+            else:
+                lines += textwrap.wrap(
+                    " ".join(line.split()),
+                    width,
+                    initial_indent=indent,
+                    subsequent_indent=indent,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                ) or [""]
+        return "\n".join(lines)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help and errors fall back to ASCII like the output does."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            stream = file or sys.stderr
+            try:
+                stream.write(printable(message, stream))
+            except (AttributeError, OSError):  # as argparse: a closed or missing stream
+                pass
 
 
 # ---------------------------------------------------------------- convmat shape
@@ -118,9 +266,18 @@ def mirror(layers: list[LayerSpec]) -> list[LayerSpec]:
     ]
 
 
-def shape_walk(spatial: tuple[int, ...], layers: list[LayerSpec]) -> list[str]:
-    """One line per layer: its sizes, and for tconv the output_padding it needs."""
-    lines = [f"input  {_fmt(spatial)}"]
+def shape_walk(
+    spatial: tuple[int, ...], layers: list[LayerSpec], width: int | None = None
+) -> list[str]:
+    """One line per layer: its sizes, and for tconv the output_padding it needs.
+
+    Columns are as wide as their longest entry; a line that would be wider than
+    ``width`` (default: :func:`terminal_width`) puts its output_padding note on the
+    next line, indented.
+    """
+    width = terminal_width() if width is None else width
+    start = spatial
+    rows: list[tuple[str, str, str, str]] = []  # label, input size, output size, note
     open_convs: list[tuple[int, tuple[int, ...]]] = []
     for number, spec in enumerate(layers, start=1):
         geometry: dict[str, Any] = {
@@ -132,7 +289,7 @@ def shape_walk(spatial: tuple[int, ...], layers: list[LayerSpec]) -> list[str]:
         if not spec.transposed:
             out = conv_output_shape(spatial, spec.kernel_size, **geometry)
             open_convs.append((number, spatial))
-            lines.append(f"{label:<34} {_fmt(spatial):>10} -> {_fmt(out)}")
+            rows.append((label, _fmt(spatial), _fmt(out), ""))
             spatial = out
             continue
         partner = open_convs.pop() if open_convs else None
@@ -154,9 +311,26 @@ def shape_walk(spatial: tuple[int, ...], layers: list[LayerSpec]) -> list[str]:
         if target is not None:
             source = "to=" if spec.target else f"input of layer {partner[0]}" if partner else ""
             mark = "restores" if out == target else "MISSES"
-            note = f"  output_padding={_fmt(op)} {mark} {_fmt(target)} ({source})"
-        lines.append(f"{label:<34} {_fmt(spatial):>10} -> {_fmt(out)}{note}")
+            note = f"output_padding={_fmt(op)} {mark} {_fmt(target)} ({source})"
+        rows.append((label, _fmt(spatial), _fmt(out), note))
         spatial = out
+    label_w = max(len(r[0]) for r in rows)
+    in_w = max(len(r[1]) for r in rows)
+    out_w = max((len(r[2]) for r in rows if r[3]), default=0)
+    body = [
+        f"{label:<{label_w}}  {size_in:>{in_w}} -> {size_out}"
+        for label, size_in, size_out, _ in rows
+    ]
+    note_at = label_w + 2 + in_w + 4 + out_w + 2  # notes in one column when they fit
+    inline = all(note_at + len(r[3]) <= width for r in rows if r[3])
+    lines = [f"input  {_fmt(start)}"]
+    for line, (*_, note) in zip(body, rows, strict=True):
+        if note and inline:
+            lines.append(f"{line:<{note_at - 2}}  {note}")
+        else:
+            lines.append(line)
+            if note:
+                lines.append(" " * 6 + note)
     return lines
 
 
@@ -228,9 +402,13 @@ def parse_values(text: str, sizes: dict[str, tuple[int, ...]]) -> dict[str, list
     return values
 
 
-def _explain(args: argparse.Namespace) -> int:
-    import shutil
+def _prose(line: str) -> bool:
+    """Whether a line of ``explain`` is a caption (not a grid, a formula or a header)."""
+    word = line.split(" ", 1)[0].rstrip(":")
+    return len(word) > 1 and word.isascii() and word.isalpha()
 
+
+def _explain(args: argparse.Namespace) -> int:
     spatial = _explain_size(args.input, "--input")
     kernel = _explain_size(args.kernel, "--kernel")
     ndim = len(spatial)
@@ -265,6 +443,7 @@ def _explain(args: argparse.Namespace) -> int:
     from convmat.symbolic import _can_encode, _explain  # SymPy is imported on this path only
 
     style = "latex" if args.latex else "unicode" if _can_encode(sys.stdout) else "ascii"
+    width = terminal_width()
     lines, ok = _explain(
         spatial,
         kernel,
@@ -273,10 +452,13 @@ def _explain(args: argparse.Namespace) -> int:
         steps=args.steps,
         matrix=args.matrix,
         style=style,
-        width=shutil.get_terminal_size((100, 24)).columns,
+        width=width,
         x_values=values.get("X"),
         k_values=values.get("K"),
     )
+    # Grids and formulas are laid out for the width already; prose captions (a line
+    # whose first word is a plain word, "Matrix:", "the ...") wrap at spaces.
+    lines = [part for line in lines for part in (wrap(line, width) if _prose(line) else [line])]
     print("\n".join(lines), flush=True)
     return 0 if ok else 1
 
@@ -342,34 +524,171 @@ def _overlap_spec(text: str, ndim: int) -> dict[str, Any]:
     }
 
 
-def _overlap(args: argparse.Namespace) -> int:
-    from convmat._checkerboard import checkerboard, format_counts, stack_overlap
+_SUMMARY_THRESHOLD = 1000  # NumPy's print threshold: larger maps are summarised
+_EDGE_ITEMS = 3  # NumPy's edgeitems: slices, and the least columns, kept at each end
+_EDGE_ROWS = 6  # rows kept at each end: two periods of a stride up to 3 stay visible
 
+
+def _kept(n: int, edge: int) -> list[int]:
+    """The indices shown of an axis of length ``n``: all, or ``edge`` at each end."""
+    return list(range(n)) if n <= 2 * edge else [*range(edge), *range(n - edge, n)]
+
+
+def summarise_counts(counts: Any, width: int, *, full: bool = False) -> tuple[str, bool]:
+    """A count map as text, summarised NumPy-style when it is large or too wide.
+
+    A map with more than 1000 entries, or whose rows are wider than ``width``, keeps
+    the first and last 6 rows (and 3 slices, for 3-d) around a ``...`` line, and, when
+    too wide, as many leading and trailing columns as fit around ``...`` (at least 3
+    each). ``full=True`` prints every entry. The cells are those of ``format_counts``.
+
+    Parameters
+    ----------
+    counts : array_like
+        A map of :func:`convmat.overlap_map` or :func:`convmat.stack_overlap`, any ndim.
+    width : int
+        Columns available.
+    full : bool
+        Print every entry, however large.
+
+    Returns
+    -------
+    text : str
+    summarised : bool
+        Whether entries were left out.
+    """
+    import numpy as np
+
+    from convmat._checkerboard import format_counts
+
+    arr = np.asarray(counts)
+    text = format_counts(arr)
+    if full or arr.ndim == 0:
+        return text, False
+    too_wide = max(map(len, text.splitlines())) > width
+    if arr.size <= _SUMMARY_THRESHOLD and not too_wide:
+        return text, False
+    n = arr.shape[-1]
+    row = next(line for line in text.splitlines() if line and not line.startswith("["))
+    fit = (width - len("... ")) // (2 * ((len(row) + 1) // n))  # cells that fit each side
+    columns = _kept(n, max(fit, _EDGE_ITEMS)) if too_wide else list(range(n))
+    outer = [_kept(m, _EDGE_ITEMS) for m in arr.shape[:-2]]
+    outer += [_kept(arr.shape[-2], _EDGE_ROWS)] if arr.ndim > 1 else []
+    shown = arr[np.ix_(*outer, columns)]
+    text = format_counts(shown)
+    # format_counts gives rows of equal cells joined by one space; 3-d and up, blocks of
+    # a label line and rows, one block per 2-d slice.
+    blocks = (
+        [text.splitlines()] if arr.ndim <= 2 else [b.splitlines()[1:] for b in text.split("\n\n")]
+    )
+    cell = (len(blocks[0][0]) + 1) // len(columns)
+    half = len(columns) // 2 if len(columns) < n else None
+
+    def cut(line: str) -> str:
+        return line if half is None else f"{line[: half * cell]}... {line[half * cell :]}"
+
+    rows = outer[-1] if arr.ndim >= 2 else [0]
+    out: list[str] = []
+    previous = -1
+    for index, block in zip(np.ndindex(*shown.shape[:-2]), blocks, strict=True):
+        if arr.ndim > 2:
+            true = tuple(outer[axis][i] for axis, i in enumerate(index))
+            flat = int(np.ravel_multi_index(true, arr.shape[:-2]))
+            out += [""] if out else []
+            out += ["...", ""] if flat - previous > 1 and out else []
+            out.append(f"[{', '.join(map(str, true))}, :, :]")
+            previous = flat
+        for i, line in enumerate(block):
+            if i and rows[i] - rows[i - 1] > 1:
+                out.append("...")
+            out.append(cut(line))
+    return "\n".join(out), True
+
+
+def _overlap(args: argparse.Namespace) -> int:
+    from convmat._checkerboard import checkerboard, stack_overlap
+
+    width = terminal_width()
     spatial = parse_size(args.input, "--input")
     layers = _overlap_layers(args, len(spatial))
     counts = stack_overlap(spatial, [spec for _, spec in layers])
     path = " -> ".join(text for text, _ in layers)
-    print(f"taps per output position of {path} on {_fmt(spatial)} -> {_fmt(counts.shape)}")
-    print(format_counts(counts))
+    lines = wrap(
+        f"taps per output position of {path} on {_fmt(spatial)} -> {_fmt(counts.shape)}", width
+    )
+    text, summarised = summarise_counts(counts, width, full=args.full)
+    lines.append(text)
+    if summarised:
+        lines.append(f"({_fmt(counts.shape)} summarised; --full prints every entry)")
     for text, spec in layers:
         if spec["kind"] == "tconv":
             summary = checkerboard(spec["kernel_size"], spec["stride"], dilation=spec["dilation"])
-            print(f"{text}: {summary}")
+            lines += wrap(f"{text}: {summary}", width)
+    print("\n".join(lines))
     return 0
 
 
 # ---------------------------------------------------------------- convmat demo
 
 
+# The files `superres_demo(out)` writes into its directory (convmat/_demo.py, _save).
+SUPERRES_FILES = ("superres_images.png", "superres_errors.png")
+
+
+def check_out_dir(out: str, files: Sequence[str], *, force: bool = False) -> None:
+    """Refuse, before any work, an output directory the files could not be written to.
+
+    Nothing is created: the command that writes creates the directory itself.
+
+    Parameters
+    ----------
+    out : str
+        The ``--out`` directory (need not exist yet).
+    files : sequence of str
+        The names the command will write into it.
+    force : bool
+        Allow overwriting those of ``files`` that exist (``--force``).
+
+    Raises
+    ------
+    UsageError
+        If ``out`` (or a parent of it) is an existing non-directory, if the nearest
+        existing directory on its path is not writable (tried by writing a temporary
+        file there), or, without ``force``, if one of ``files`` already exists in
+        ``out`` (never overwritten silently).
+    """
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out must be a directory; got {out!r}, which is an existing file")
+    existing = [name for name in files if (path / name).exists() or (path / name).is_symlink()]
+    if existing and not force:
+        raise UsageError(
+            f"--out {out!r} already holds {', '.join(existing)}; "
+            f"pass --force to overwrite, or another --out"
+        )
+    parent = path.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out must be a directory path; got {out!r}, but {parent} is a file")
+    try:  # the one sure test of writability: write (a temporary file, removed at once)
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as err:
+        raise UsageError(
+            f"--out must be a writable directory; got {out!r} ({parent}: {err.strerror})"
+        ) from None
+
+
 def _demo(args: argparse.Namespace) -> int:
     import numpy as np
 
+    check_out_dir(args.out, SUPERRES_FILES, force=args.force)
     from convmat._demo import superres_demo
 
     try:
         result = superres_demo(args.out)
     except ModuleNotFoundError as err:
-        print(f"convmat demo: error: {err}", file=sys.stderr)
+        _error("demo", err)
         return 1
     h, w = result.original.shape
     print(
@@ -389,10 +708,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from convmat import __version__
+
+    parser = _Parser(
         prog="convmat",
         description="Convolution and transposed convolution made visible.",
+        formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"convmat {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     explain = verbs.add_parser(
         "explain",
@@ -403,7 +726,13 @@ def build_parser() -> argparse.ArgumentParser:
             "and a numeric check of the formulas against convmat's sparse matrix. With no "
             "options: the classic 2x2 input, 2x2 kernel, stride 1 transposed convolution."
         ),
-        epilog="example: convmat explain --input 3x3 --kernel 2x2 --stride 2 --padding 1",
+        epilog=(
+            "examples:\n"
+            "  convmat explain\n"
+            "  convmat explain --input 3x3 --kernel 2x2 --stride 2 --padding 1\n"
+            "  convmat explain --conv --input 4x4 --kernel 3x3 --padding same"
+        ),
+        formatter_class=_HelpFormatter,
     )
     explain.add_argument("--input", default="2x2", help="input size, 1 to 3 dims (default 2x2)")
     explain.add_argument("--kernel", default="2x2", help="kernel size (default 2x2)")
@@ -449,7 +778,10 @@ def build_parser() -> argparse.ArgumentParser:
             "latest unpaired conv and gets the output_padding that restores that conv's input "
             "size (or the size given by to=)."
         ),
-        epilog="example: convmat shape --input 28x28 --mirror conv:k=3,s=2,p=1 conv:k=3,s=2,p=1",
+        epilog=(
+            "example:\n  convmat shape --input 28x28 --mirror conv:k=3,s=2,p=1 conv:k=3,s=2,p=1"
+        ),
+        formatter_class=_HelpFormatter,
     )
     shape.add_argument("--input", required=True, help="input spatial size, e.g. 64x64")
     shape.add_argument(
@@ -476,9 +808,12 @@ def build_parser() -> argparse.ArgumentParser:
             "compound; a stride-1 conv after it smooths; an up: resize then a conv is even)."
         ),
         epilog=(
-            "examples: convmat overlap --kernel 3 --stride 2 --input 6x6; the resize-convolution "
-            "alternative: convmat overlap --input 6x6 --stack up:s=2 conv:k=3,p=1"
+            "examples (a transposed conv; the resize-convolution alternative; a large map):\n"
+            "  convmat overlap --kernel 3 --stride 2 --input 6x6\n"
+            "  convmat overlap --input 6x6 --stack up:s=2 conv:k=3,p=1\n"
+            "  convmat overlap --kernel 3 --stride 2 --input 32x32 --full | less -S"
         ),
+        formatter_class=_HelpFormatter,
     )
     overlap.add_argument("--kernel", help="kernel size of the transposed layer, e.g. 3 or 3x4")
     overlap.add_argument("--stride", default="1", help="int or one per axis (default 1)")
@@ -493,12 +828,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LAYER",
         help="further layers: tconv:k=3,s=2,p=1[,d=1,op=0], conv:k=3,p=1 or up:s=2[,mode=bilinear]",
     )
+    overlap.add_argument(
+        "--full",
+        action="store_true",
+        help="print every entry (by default a map of more than 1000 entries, or wider than "
+        "the terminal, shows its first and last rows and columns around ...)",
+    )
     overlap.set_defaults(run=_overlap)
 
     demo = verbs.add_parser(
         "demo",
         help="worked demonstrations on real data",
         description="Worked demonstrations on real data.",
+        formatter_class=_HelpFormatter,
     )
     demos = demo.add_subparsers(dest="demo", metavar="DEMO", required=True)
     superres = demos.add_parser(
@@ -511,12 +853,18 @@ def build_parser() -> argparse.ArgumentParser:
             "(checkerboard) error energy and the fitted kernels; save the images as PNG. "
             "Needs matplotlib."
         ),
+        formatter_class=_HelpFormatter,
     )
     superres.add_argument(
         "--out",
         default="superres",
         metavar="DIR",
-        help="directory for the PNG files (default ./superres)",
+        help="directory for the PNG files (default ./superres); checked before any work",
+    )
+    superres.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite the PNG files if --out already holds them (default: refuse)",
     )
     superres.set_defaults(run=_demo)
     return parser
@@ -533,12 +881,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.run(args)
         sys.stdout.flush()
     except (UsageError, ValueError, TypeError) as err:
-        print(f"convmat {args.verb}: error: {err}", file=sys.stderr)
+        _error(args.verb, err)
         return 2
     except BrokenPipeError:  # `convmat ... | head`: the reader has left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # a file that could not be written after all
+        _error(args.verb, err)
+        return 1
     return status
+
+
+def _error(verb: str, err: Exception) -> None:
+    """The one line of a refusal, on stderr, in what stderr can encode."""
+    print(printable(f"convmat {verb}: error: {err}", sys.stderr), file=sys.stderr)
 
 
 if __name__ == "__main__":

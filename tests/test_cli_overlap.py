@@ -12,6 +12,12 @@ from convmat import overlap_map, stack_overlap
 from convmat.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact lines are checked at 200 columns; 80-column layout: tests/test_cli_terminal.py."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 def grid(text: str) -> np.ndarray:
     return np.array([[int(v) for v in line.split()] for line in text.strip().splitlines()])
 

@@ -10,6 +10,12 @@ import pytest
 from convmat.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact lines are checked at 200 columns; 80-column layout: tests/test_cli_terminal.py."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "convmat", *args], capture_output=True, text=True, check=False
