@@ -661,18 +661,17 @@ def spec_matrix(spec: LayerSpec, input_shape: tuple[int, ...]) -> Any:
     for n, (lo, hi) in zip(n_full, spec.pads, strict=True):
         pos = lo + np.arange(n - lo - hi)
         sources.append(np.where(pos < n, pos, -1))
-    flat = np.arange(c_out).reshape(-1, *(1,) * len(n_full))
-    valid = np.ones(flat.shape, bool)
+    flat: Array = np.arange(c_out).reshape(-1, *(1,) * len(n_full))
+    valid: Array = np.ones(flat.shape, bool)
     for axis, (n, src) in enumerate(zip(n_full, sources, strict=True)):
         shape = [1] * (len(n_full) + 1)
         shape[axis + 1] = -1
         flat = flat * n + np.maximum(src, 0).reshape(shape)
         valid = valid & (src >= 0).reshape(shape)
-    flat, valid = np.broadcast_arrays(flat, valid)
-    flat, valid = flat.reshape(-1), valid.reshape(-1)
+    rows, keep = (np.asarray(a).reshape(-1) for a in np.broadcast_arrays(flat, valid))
     select = sp.csr_array(
-        (np.ones(int(valid.sum())), (np.flatnonzero(valid), flat[valid])),
-        shape=(flat.size, full.shape[0]),
+        (np.ones(int(keep.sum())), (np.flatnonzero(keep), rows[keep])),
+        shape=(rows.size, full.shape[0]),
     )
     return sp.csr_array(select @ full)
 
@@ -741,8 +740,10 @@ def _build_jax(t: Translation, input_shape: Any = None) -> Any:
     rhs = t.weights[0]
     bias = t.weights[1] if len(t.weights) > 1 else None
 
+    conv: Any = jax.lax.conv_general_dilated
+
     def apply(lhs: Any) -> Any:
-        y = jax.lax.conv_general_dilated(lhs, rhs, **args)
+        y = conv(lhs, rhs, **args)
         return y if bias is None else y + bias.reshape(1, -1, *(1,) * (y.ndim - 2))
 
     return apply
