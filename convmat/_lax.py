@@ -548,6 +548,63 @@ def _transpose_padding(k: int, s: int, padding: Any) -> tuple[int, int]:
     return low, total - low
 
 
+def transpose_geometry(
+    lhs_shape: Any,
+    rhs: Any,
+    strides: Any,
+    padding: Any,
+    rhs_dilation: Any,
+    dimension_numbers: Any,
+    transpose_kernel: Any,
+    use_consistent_padding: Any,
+) -> tuple[_Geometry, Dims, tuple[int, ...]]:
+    """``conv_transpose``'s arguments validated, as the ``conv_general_dilated`` it runs."""
+    if not isinstance(transpose_kernel, (bool, np.bool_)):
+        raise TypeError(f"transpose_kernel must be a bool; got {transpose_kernel!r}")
+    if not isinstance(use_consistent_padding, (bool, np.bool_)):
+        raise TypeError(f"use_consistent_padding must be a bool; got {use_consistent_padding!r}")
+    shape = _lhs_shape(lhs_shape)
+    ndim, nsp = len(shape), len(shape) - 2
+    if dimension_numbers is None and ndim not in TRANSPOSE_DEFAULTS:
+        raise ValueError(
+            f"dimension_numbers must be given for {nsp} spatial dims (jax has defaults for 0 "
+            f"to 3); got None with lhs_shape {shape}"
+        )
+    default = TRANSPOSE_DEFAULTS.get(ndim)
+    dims = dimension_numbers_of(dimension_numbers, ndim, default)
+    s = ntuple(strides, nsp, "strides", minimum=1)
+    rd = _optional(rhs_dilation, nsp, "rhs_dilation")
+    w = _rhs(rhs, ndim)
+    padding = scalar(padding)
+    pads = padding
+    if use_consistent_padding or (isinstance(padding, str) and padding in ("SAME", "VALID")):
+        if isinstance(padding, str):
+            if padding not in ("SAME", "VALID"):
+                raise ValueError(
+                    f"padding must be 'SAME', 'VALID' or (low, high) pairs; got {padding!r}"
+                )
+            forward: Sequence[Any] = (padding,) * nsp
+        else:
+            forward = _pairs(padding, nsp)
+        k = tuple(w.shape[a] for a in dims.rhs[2:])
+        pads = tuple(
+            _transpose_padding((ki - 1) * di + 1, si, p)
+            for ki, di, si, p in zip(k, rd, s, forward, strict=True)
+        )
+    return _geometry(
+        shape,
+        w,
+        (1,) * nsp,
+        pads,
+        s,
+        rd,
+        dims,
+        1,
+        1,
+        transpose_kernel=bool(transpose_kernel),
+    )
+
+
 def lax_conv_transpose_matrix(
     lhs_shape: Any,
     rhs: Any,
@@ -640,48 +697,14 @@ def lax_conv_transpose_matrix(
     >>> M.shape
     (36, 18)
     """
-    if not isinstance(transpose_kernel, (bool, np.bool_)):
-        raise TypeError(f"transpose_kernel must be a bool; got {transpose_kernel!r}")
-    if not isinstance(use_consistent_padding, (bool, np.bool_)):
-        raise TypeError(f"use_consistent_padding must be a bool; got {use_consistent_padding!r}")
-    shape = _lhs_shape(lhs_shape)
-    ndim, nsp = len(shape), len(shape) - 2
-    if dimension_numbers is None and ndim not in TRANSPOSE_DEFAULTS:
-        raise ValueError(
-            f"dimension_numbers must be given for {nsp} spatial dims (jax has defaults for 0 "
-            f"to 3); got None with lhs_shape {shape}"
-        )
-    default = TRANSPOSE_DEFAULTS.get(ndim)
-    dims = dimension_numbers_of(dimension_numbers, ndim, default)
-    s = ntuple(strides, nsp, "strides", minimum=1)
-    rd = _optional(rhs_dilation, nsp, "rhs_dilation")
-    w = _rhs(rhs, ndim)
-    padding = scalar(padding)
-    pads = padding
-    if use_consistent_padding or (isinstance(padding, str) and padding in ("SAME", "VALID")):
-        if isinstance(padding, str):
-            if padding not in ("SAME", "VALID"):
-                raise ValueError(
-                    f"padding must be 'SAME', 'VALID' or (low, high) pairs; got {padding!r}"
-                )
-            forward: Sequence[Any] = (padding,) * nsp
-        else:
-            forward = _pairs(padding, nsp)
-        k = tuple(w.shape[a] for a in dims.rhs[2:])
-        pads = tuple(
-            _transpose_padding((ki - 1) * di + 1, si, p)
-            for ki, di, si, p in zip(k, rd, s, forward, strict=True)
-        )
-    geo, dims, shape = _geometry(
-        shape,
-        w,
-        (1,) * nsp,
-        pads,
-        s,
-        rd,
-        dims,
-        1,
-        1,
-        transpose_kernel=bool(transpose_kernel),
+    geo, dims, shape = transpose_geometry(
+        lhs_shape,
+        rhs,
+        strides,
+        padding,
+        rhs_dilation,
+        dimension_numbers,
+        transpose_kernel,
+        use_consistent_padding,
     )
     return _matrix(geo, dims, shape, max_bytes)
