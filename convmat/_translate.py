@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from convmat._args import as_array, numeric_array, spatial_shape
+from convmat._keras import same_padding, transpose_padding
 
 Array = np.ndarray[Any, Any]
 Pairs = tuple[tuple[int, int], ...]
@@ -120,28 +121,15 @@ def _tuple(v: Any, ndim: int) -> tuple[int, ...]:
 
 def keras_conv_pads(n: int, k_span: int, s: int, padding: str) -> tuple[int, int]:
     """Keras/TF input padding of a convolution: ``"valid"`` none, ``"same"`` extra high."""
-    if padding == "valid":
-        return (0, 0)
-    out = -(-n // s)
-    total = max((out - 1) * s + k_span - n, 0)
-    return (total // 2, total - total // 2)
+    return (0, 0) if padding == "valid" else same_padding(n, k_span, s, 1)
 
 
 def keras_transpose_crop(
     k_span: int, s: int, padding: str, output_padding: int | None
 ) -> tuple[int, int]:
-    """Keras 3's transposed convolution as a crop of the full output (its JAX padding rule)."""
-    if padding == "valid":
-        extra = max(k_span, s) - k_span if output_padding is None else output_padding
-        left, right = k_span - 1, k_span - 1 + extra
-    else:
-        if output_padding is None:
-            pad_len = s + k_span - 2
-        else:
-            pad_len = k_span + k_span % 2 - 2 + output_padding
-        left = min(pad_len // 2 + pad_len % 2, k_span - 1)
-        right = pad_len - left
-    return (k_span - 1 - left, k_span - 1 - right)
+    """Keras 3's transposed convolution as a crop of the full output (negative: appended)."""
+    (low, high), extra = transpose_padding(k_span, s, 1, padding, output_padding)
+    return (low, high - extra)
 
 
 def read_torch(module: Any) -> LayerSpec:
