@@ -23,6 +23,7 @@ from convmat._checkerboard import (
 )
 from convmat._demo import SuperResolution, load_photo, superres_demo
 from convmat._fast import conv, conv_transpose, zero_insert
+from convmat._flax import from_flax
 from convmat._keras import from_keras, to_channels_first
 from convmat._lax import lax_conv_matrix, lax_conv_transpose_matrix
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
@@ -61,6 +62,7 @@ from convmat._spectrum import (
     deconvolution_report,
 )
 from convmat._torch import from_torch
+from convmat._translate import LayerSpec, Translation, translate
 from convmat._unfold import fold, unfold, unfold_matrix
 from convmat._upsample import upsample, upsample_matrix
 
@@ -75,10 +77,12 @@ __all__ = [
     "DeconvolutionReport",
     "DeconvolveResult",
     "KernelFit",
+    "LayerSpec",
     "MapLayer",
     "PixelShuffleConvTranspose",
     "SlowWarning",
     "SuperResolution",
+    "Translation",
     "adaptive_avg_pool",
     "adaptive_avg_pool_matrix",
     "avg_pool",
@@ -99,6 +103,7 @@ __all__ = [
     "deconvolve",
     "fit_kernel",
     "fold",
+    "from_flax",
     "from_keras",
     "from_torch",
     "lax_conv_matrix",
@@ -122,6 +127,7 @@ __all__ = [
     "stack_overlap",
     "superres_demo",
     "to_channels_first",
+    "translate",
     "unfold",
     "unfold_matrix",
     "upsample",
