@@ -196,6 +196,7 @@ class LayerSpec(NamedTuple):
     output_padding: tuple[int, ...] | None
     target: tuple[int, ...] | None
     text: str
+    keras: str | None = None  # "same" / "valid": Keras' padding instead of PyTorch's
 
 
 _KEYS = {
@@ -209,8 +210,13 @@ _KEYS = {
 
 
 def parse_layer(text: str, ndim: int) -> LayerSpec:
-    """``conv:k=3,s=2,p=1`` or ``tconv:k=4,s=2,p=1[,op=1][,to=64x64]``."""
+    """``conv:k=3,s=2,p=1`` or ``tconv:k=4,s=2,p=1[,op=1][,to=64x64]``.
+
+    ``p=same`` / ``p=valid`` read the layer with Keras' padding (and ``op=`` as Keras'
+    ``output_padding``); the walk then prints the PyTorch equivalent.
+    """
     kind, _, rest = text.partition(":")
+    keras = None
     if kind not in ("conv", "tconv"):
         raise UsageError(f"layer must start with conv: or tconv:; got {text!r}")
     values: dict[str, tuple[int, ...] | None] = {
@@ -230,7 +236,12 @@ def parse_layer(text: str, ndim: int) -> LayerSpec:
             )
         if kind == "conv" and key in ("op", "to"):
             raise UsageError(f"{key}= applies to tconv layers only; got it in {text!r}")
+        if key == "p" and value in ("same", "valid"):
+            keras = value
+            continue
         values[_KEYS[key]] = parse_size(value, f"{key} in {text!r}")
+    if keras is not None and values["target"] is not None:
+        raise UsageError(f"to= needs PyTorch's padding, not p={keras}; got {text!r}")
     if values["kernel_size"] is None:
         raise UsageError(f"layer must give its kernel size as k=...; got {text!r}")
 
@@ -254,6 +265,7 @@ def parse_layer(text: str, ndim: int) -> LayerSpec:
         op,
         target,
         text,
+        keras,
     )
 
 
@@ -286,6 +298,13 @@ def shape_walk(
             "dilation": spec.dilation,
         }
         label = f"{number:>2}. {spec.text}"
+        if spec.keras is not None:
+            out, note = _keras_step(spatial, spec)
+            if not spec.transposed:
+                open_convs.append((number, spatial))
+            rows.append((label, _fmt(spatial), _fmt(out), note))
+            spatial = out
+            continue
         if not spec.transposed:
             out = conv_output_shape(spatial, spec.kernel_size, **geometry)
             open_convs.append((number, spatial))
@@ -332,6 +351,42 @@ def shape_walk(
             if note:
                 lines.append(" " * 6 + note)
     return lines
+
+
+def _keras_step(spatial: tuple[int, ...], spec: LayerSpec) -> tuple[tuple[int, ...], str]:
+    """A Keras-padded layer's output size and its PyTorch equivalent, as a note."""
+    from convmat._translate import keras_conv_pads, keras_transpose_crop
+
+    assert spec.keras is not None
+    span = [d * (k - 1) + 1 for k, d in zip(spec.kernel_size, spec.dilation, strict=True)]
+    if not spec.transposed:
+        pads = tuple(
+            keras_conv_pads(n, k, s, spec.keras)
+            for n, k, s in zip(spatial, span, spec.stride, strict=True)
+        )
+        out = conv_output_shape(
+            spatial, spec.kernel_size, stride=spec.stride, padding=pads, dilation=spec.dilation
+        )
+        if all(lo == hi for lo, hi in pads):
+            return out, f"PyTorch: padding={_fmt(tuple(lo for lo, _ in pads))}"
+        flat = ", ".join(f"{lo}, {hi}" for lo, hi in reversed(pads))
+        return out, f"PyTorch: ZeroPad(({flat})), then padding=0"
+    ops = spec.output_padding or (None,) * len(spatial)
+    crops = [
+        keras_transpose_crop(k, s, spec.keras, o)
+        for k, s, o in zip(span, spec.stride, ops, strict=True)
+    ]
+    out = tuple(
+        (n - 1) * s + k - lo - hi
+        for n, s, k, (lo, hi) in zip(spatial, spec.stride, span, crops, strict=True)
+    )
+    limit = [max(s, d) for s, d in zip(spec.stride, spec.dilation, strict=True)]
+    if all(0 <= lo - hi < m for (lo, hi), m in zip(crops, limit, strict=True)):
+        p = tuple(lo for lo, _ in crops)
+        op = tuple(lo - hi for lo, hi in crops)
+        return out, f"PyTorch: padding={_fmt(p)}, output_padding={_fmt(op)}"
+    crop = ", ".join(f"{lo}, {hi}" for lo, hi in reversed(crops))
+    return out, f"PyTorch: padding=0, then crop ({crop}) — no single ConvTranspose"
 
 
 def _shape(args: argparse.Namespace) -> int:
