@@ -442,6 +442,11 @@ def _padded(a: sp.csr_array) -> tuple[IntArray, FloatArray, np.ndarray[Any, Any]
     return cols, vals, mask
 
 
+#: Per-axis resize factors whose storage bound is below this are built before the size
+#: check (an exact count, in milliseconds); longer axes are refused by arithmetic alone.
+_FACTOR_BUDGET = 2**20
+
+
 def refuse_kron(
     counts: list[int],
     out_spatial: tuple[int, ...],
@@ -598,7 +603,8 @@ def upsample_matrix(
         For a non-integer size, a non-numeric scale, a non-bool ``align_corners`` or
         ``antialias``, or an unsupported ``dtype``.
     MemoryError
-        When the matrix would need more than ``max_bytes``; nothing is allocated first.
+        When the matrix would need more than ``max_bytes``; decided by arithmetic
+        before the matrix (or any per-axis factor above 1 MiB) is allocated.
 
     See Also
     --------
@@ -694,9 +700,9 @@ def upsample_matrix(
         return adaptive_avg_pool_matrix(
             plan.in_spatial, plan.out_spatial, dtype=ftype, max_bytes=max_bytes
         )
-    # Refused from arithmetic: at once when even one entry per row is too much; by the
-    # closed-form bound when the per-axis factors alone would not fit; else exactly, by
-    # kron_csr, from the factors (small beside the product they span).
+    # Long axes are refused from arithmetic alone: at once when one entry per row is
+    # already too much ("at least"), else by the closed-form upper bound. Factors that
+    # are cheap to build (under _FACTOR_BUDGET) are built, and kron_csr decides exactly.
     axes = (plan.out_spatial, plan.in_spatial, ftype, max_bytes, "upsample matrix")
     low = [
         axis_nnz_floor(n, m, plan) for n, m in zip(plan.in_spatial, plan.out_spatial, strict=True)
@@ -705,12 +711,12 @@ def upsample_matrix(
         axis_nnz_bound(n, m, plan, s, ftype)
         for n, m, s in zip(plan.in_spatial, plan.out_spatial, plan.scales, strict=True)
     ]
-    refuse_kron(low, *axes, at_least=low != high)
     factor_bytes = sum(
         h * (ftype(0).itemsize + 8) + 8 * (m + 1)
         for h, m in zip(high, plan.out_spatial, strict=True)
     )
-    if factor_bytes > max_bytes:
+    if factor_bytes > _FACTOR_BUDGET:
+        refuse_kron(low, *axes, at_least=low != high)
         refuse_kron(high, *axes)
     factors = [
         taps_matrix(idx, w, n)

@@ -222,15 +222,15 @@ def test_issue12_class1_just_fits_is_built_one_byte_less_is_refused(name: str) -
 @pytest.mark.parametrize(
     ("spatial", "kwargs"),
     [
-        (1000, {"scale_factor": 2, "mode": "linear"}),
-        (999, {"size": 2500, "mode": "linear", "align_corners": False}),
-        (400, {"size": 3000, "mode": "linear", "align_corners": True}),
+        (30000, {"scale_factor": 2, "mode": "linear"}),
+        (29999, {"size": 75000, "mode": "linear", "align_corners": False}),
+        (12000, {"size": 90000, "mode": "linear", "align_corners": True}),
     ],
 )
 def test_issue12_class1_long_1d_resize_refused_by_a_close_upper_bound(
     spatial: int, kwargs: dict[str, Any]
 ) -> None:
-    """One long axis: its factor is the matrix, so the closed-form bound decides."""
+    """One long axis (factor above 1 MiB): its factor is the matrix, so the bound decides."""
     built = convmat.upsample_matrix(spatial, **kwargs, max_bytes=np.inf)
     plan = resize_plan(
         spatial,
