@@ -328,3 +328,23 @@ def test_issue12_class16_progress_silent_in_a_pipe() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
+
+
+def test_issue12_class16_superres_demo_reports_its_slow_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo's kernel fits (its seconds of work) go through progress(): a bar on a
+    terminal or in Jupyter, nothing in a pipe."""
+    pytest.importorskip("matplotlib")
+    import convmat._demo as demo
+
+    seen: list[tuple[int, str]] = []
+
+    def recording(iterable: Any, *, total: int, desc: str) -> Any:
+        seen.append((total, desc))
+        yield from iterable
+
+    monkeypatch.setattr(demo, "progress", recording)
+    result = demo.superres_demo()
+    assert seen == [(len(demo.FITTED), "fitting kernels")]
+    assert set(demo.FITTED) <= set(result.psnr)
