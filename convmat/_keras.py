@@ -1024,7 +1024,7 @@ def from_keras(
     --------
     >>> import os; _ = os.environ.setdefault("KERAS_BACKEND", "jax")
     >>> import keras
-    >>> layer = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same")
+    >>> layer = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same", dtype="float32")
     >>> A = from_keras(layer, (4, 4, 3))                   # (H, W, C): channels last
     >>> A.output_shape, A.layout
     ((8, 8, 2), 'channels_last')
@@ -1093,7 +1093,7 @@ def to_channels_first(amap: AffineMap) -> AffineMap:
     --------
     >>> import os; _ = os.environ.setdefault("KERAS_BACKEND", "jax")
     >>> import keras
-    >>> A = from_keras(keras.layers.Conv1D(4, 3, padding="same"), (10, 2))
+    >>> A = from_keras(keras.layers.Conv1D(4, 3, padding="same", dtype="float32"), (10, 2))
     >>> B = to_channels_first(A)
     >>> B.input_shape, B.output_shape, B.layout
     ((2, 10), (4, 10), 'channels_first')

@@ -108,10 +108,17 @@ def test_config_path_refuses_unknown_layers() -> None:
 def keras() -> Any:
     keras = pytest.importorskip("keras")
     jax = pytest.importorskip("jax")
-    x64, floatx = jax.config.jax_enable_x64, keras.config.floatx()
+    # Keras caches a global dtype policy from floatx on first use: save and restore it too.
+    x64, floatx, policy = (
+        jax.config.jax_enable_x64,
+        keras.config.floatx(),
+        keras.config.dtype_policy(),
+    )
     jax.config.update("jax_enable_x64", True)
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     yield keras
+    keras.config.set_dtype_policy(policy)
     keras.config.set_floatx(floatx)
     jax.config.update("jax_enable_x64", x64)
 
