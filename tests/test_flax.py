@@ -22,9 +22,10 @@ from convmat._flax import from_flax  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def x64() -> Iterator[None]:
+    before = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
     yield
-    jax.config.update("jax_enable_x64", False)
+    jax.config.update("jax_enable_x64", before)
 
 
 def check(module: Any, sample: tuple[int, ...], seed: int = 0) -> Any:

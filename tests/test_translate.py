@@ -22,12 +22,19 @@ jax = pytest.importorskip("jax")
 
 @pytest.fixture(autouse=True)
 def float64() -> Iterator[None]:
-    old = keras.config.floatx()
+    """float64 everywhere for the test, every global setting put back after it."""
+    floatx, policy, x64 = (
+        keras.config.floatx(),
+        keras.config.dtype_policy(),
+        jax.config.jax_enable_x64,
+    )
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     jax.config.update("jax_enable_x64", True)
     yield
-    keras.config.set_floatx(old)
-    jax.config.update("jax_enable_x64", False)
+    keras.config.set_dtype_policy(policy)
+    keras.config.set_floatx(floatx)
+    jax.config.update("jax_enable_x64", x64)
 
 
 def _last(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
