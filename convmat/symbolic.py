@@ -790,19 +790,19 @@ def scatter_steps(
     [0, w_10*x_11, w_11*x_11]])
     >>> print(steps.to_text(unicode=False, width=80))  # doctest: +NORMALIZE_WHITESPACE
     1. x_00                              2. x_01
-    [x_00*w_00  x_00*w_01      .    ]   [    .      x_01*w_00  x_01*w_01]
-    [x_00*w_10  x_00*w_11      .    ]   [    .      x_01*w_10  x_01*w_11]
+    [w_00*x_00  w_01*x_00      .    ]   [    .      w_00*x_01  w_01*x_01]
+    [w_10*x_00  w_11*x_00      .    ]   [    .      w_10*x_01  w_11*x_01]
     [    .          .          .    ]   [    .          .          .    ]
     <BLANKLINE>
     3. x_10                              4. x_11
     [    .          .          .    ]   [    .          .          .    ]
-    [x_10*w_00  x_10*w_01      .    ]   [    .      x_11*w_00  x_11*w_01]
-    [x_10*w_10  x_10*w_11      .    ]   [    .      x_11*w_10  x_11*w_11]
+    [w_00*x_10  w_01*x_10      .    ]   [    .      w_00*x_11  w_01*x_11]
+    [w_10*x_10  w_11*x_10      .    ]   [    .      w_10*x_11  w_11*x_11]
     <BLANKLINE>
     sum of the 4 steps:
-    [      x_00*w_00                 x_00*w_01 + x_01*w_00                x_01*w_01      ]
-    [x_00*w_10 + x_10*w_00  x_00*w_11 + x_01*w_10 + x_10*w_01 + x_11*w_00  x_01*w_11 + x_11*w_01]
-    [      x_10*w_10                 x_10*w_11 + x_11*w_10                x_11*w_11      ]
+    [      w_00*x_00                 w_01*x_00 + w_00*x_01                w_01*x_01      ]
+    [w_10*x_00 + w_00*x_10  w_11*x_00 + w_10*x_01 + w_01*x_10 + w_00*x_11  w_11*x_01 + w_01*x_11]
+    [      w_10*x_10                 w_11*x_10 + w_10*x_11                w_11*x_11      ]
     """
     ops = _operands(
         x,
@@ -840,7 +840,7 @@ def scatter_steps(
 
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-_UNICODE_PROBE = "x₀₀w₁₁⎡⎢⎣⎤⎥⎦·×→ᵀ"
+_UNICODE_PROBE = "w₁₁x₀₀⎡⎢⎣⎤⎥⎦·×→ᵀ"
 
 
 def _can_encode(stream: Any, text: str = _UNICODE_PROBE) -> bool:
@@ -858,10 +858,10 @@ def _can_encode(stream: Any, text: str = _UNICODE_PROBE) -> bool:
 class _Formatter:
     """One-line formulas in ``"unicode"``, ``"ascii"`` or ``"latex"``, in a readable order.
 
-    Symbols listed in ``order`` come first, in that order, inside every product and
-    sum: with ``order = [*x, *w]`` a term reads ``x₀₀w₁₁`` and a sum follows the
-    input's C order. Other expressions keep SymPy's canonical order, so the output
-    is deterministic. Nothing heavier than walking ``Add`` / ``Mul`` is used.
+    Terms of a sum follow ``order`` (with ``order = [*x, *w]``, the input's C order);
+    factors of a product keep SymPy's canonical order, as ``print(expr)`` shows them
+    (``w₁₁x₀₀``), so every display of a formula reads the same. The output is
+    deterministic. Nothing heavier than walking ``Add`` / ``Mul`` is used.
     """
 
     def __init__(self, style: str, order: Iterable[Any] = ()) -> None:
@@ -921,7 +921,9 @@ class _Formatter:
             c, rest = e.as_coeff_Mul()
             if c.is_negative:
                 return "-" + self._expr(-e)
-            factors = sorted(sympy.Mul.make_args(rest), key=self.key)
+            # Inside a product, SymPy's own order (w₁₁x₀₀, as print(expr) shows it), so every
+            # display of a formula — SymPy's, the CLI's, the LaTeX steps — reads alike.
+            factors = sorted(sympy.Mul.make_args(rest), key=sympy.default_sort_key)
             parts = [self._factor(f) for f in factors]
             if c != 1:
                 parts.insert(0, self._factor(c))
@@ -940,7 +942,7 @@ class _Formatter:
             return " ".join(parts)
         if self.style == "ascii":
             return "*".join(parts)
-        # x₀₀w₁₁ reads well; a multi-letter name needs a visible product.
+        # w₁₁x₀₀ reads well; a multi-letter name needs a visible product.
         short = all(not f.is_Symbol or len(f.name.partition("_")[0]) <= 1 for f in factors)
         return ("" if short else "·").join(parts)
 

@@ -50,11 +50,11 @@ def test_the_classic_example() -> None:
     # Four numbered scatter steps, each the kernel scaled by one element.
     titles = re.findall(r"(\d)\. (x\S+)", out)
     assert titles == [("1", "x₀₀"), ("2", "x₀₁"), ("3", "x₁₀"), ("4", "x₁₁")]
-    assert "⎡x₀₀w₀₀  x₀₀w₀₁    ·   ⎤" in out
+    assert "⎡w₀₀x₀₀  w₀₁x₀₀    ·   ⎤" in out
     # The 3×3 formulas as a grid, centre in input order.
     start = lines.index("Output Y = the sum of the steps")
     grid = lines[start + 1 : start + 4]
-    assert grid[1].startswith("⎢x₀₀w₁₀ + x₁₀w₀₀  x₀₀w₁₁ + x₀₁w₁₀ + x₁₀w₀₁ + x₁₁w₀₀  ")
+    assert grid[1].startswith("⎢w₁₀x₀₀ + w₀₀x₁₀  w₁₁x₀₀ + w₁₀x₀₁ + w₀₁x₁₀ + w₀₀x₁₁  ")
     assert [
         cell.count("+") for row in grid for cell in re.split(r"\s{2,}", row.strip("⎡⎢⎣⎤⎥⎦ "))
     ] == [0, 1, 0, 1, 3, 1, 0, 1, 0]
@@ -75,7 +75,7 @@ def test_ascii_fallback() -> None:
     result.stdout.encode("ascii")  # nothing outside ASCII
     out = result.stdout
     assert "input 2x2, kernel 2x2, stride 1, padding 0 -> output 3x3" in out
-    assert "x_00*w_11 + x_01*w_10 + x_10*w_01 + x_11*w_00" in out
+    assert "w_11*x_00 + w_10*x_01 + w_01*x_10 + w_00*x_11" in out
     assert "Matrix: vec(Y) = C^T vec(X)" in out and "C^T" in out
     assert "[4  12  9]" in out
 
@@ -103,7 +103,7 @@ def test_conv_mode() -> None:
     assert out.startswith("Convolution: input 3×3, kernel 2×2")
     assert "Scatter steps" not in out and "Cᵀ" not in out
     assert "Matrix: vec(Y) = C vec(X), C (4×9)" in out
-    assert "x₀₀w₀₀ + x₀₁w₀₁ + x₁₀w₁₀ + x₁₁w₁₁" in out
+    assert "w₀₀x₀₀ + w₀₁x₀₁ + w₁₀x₁₀ + w₁₁x₁₁" in out
     assert numbers(out.splitlines()[-3:-1]) == [[27, 37], [57, 67]]
     assert "conv_matrix(...) @ vec(X): yes" in out
 
@@ -127,14 +127,14 @@ def test_values_substitute_numbers() -> None:
 def test_narrow_terminal_lists_formulas_one_per_line() -> None:
     out = run("--input", "3x3", "--kernel", "3x3", "--no-steps", columns=60).stdout
     assert (
-        "y₂₂ = x₀₀w₂₂ + x₀₁w₂₁ + x₀₂w₂₀ + x₁₀w₁₂ + x₁₁w₁₁ + x₁₂w₁₀ + x₂₀w₀₂ + x₂₁w₀₁ + x₂₂w₀₀"
+        "y₂₂ = w₂₂x₀₀ + w₂₁x₀₁ + w₂₀x₀₂ + w₁₂x₁₀ + w₁₁x₁₁ + w₁₀x₁₂ + w₀₂x₂₀ + w₀₁x₂₁ + w₀₀x₂₂"
         in out
     )
 
 
 def test_one_and_three_dimensions() -> None:
     out = run("--input", "3", "--kernel", "2", "--stride", "2").stdout
-    assert "[x₀w₀  x₀w₁  x₁w₀  x₁w₁  x₂w₀  x₂w₁]" in out
+    assert "[w₀x₀  w₁x₀  w₀x₁  w₁x₁  w₀x₂  w₁x₂]" in out
     assert out.splitlines()[-1].endswith(": yes")
     out = run("--input", "2x1x2", "--kernel", "1x2x1", "--dilation", "1x2x1").stdout
     assert "[0, ...]" in out and out.splitlines()[-1].endswith(": yes")
@@ -155,7 +155,7 @@ def test_latex_output() -> None:
     assert len(formulas) == 9
     assert formulas[4] == (
         "y_{11}",
-        r"x_{00} w_{11} + x_{01} w_{10} + x_{10} w_{01} + x_{11} w_{00}",
+        r"w_{11} x_{00} + w_{10} x_{01} + w_{01} x_{10} + w_{00} x_{11}",
     )
 
 

@@ -61,7 +61,7 @@ def test_symbolic_step_repr_and_latex() -> None:
     assert repr(step) == "Step(index=(0, 1), value=x_01, partial=5x5 with 9 nonzero)"
     latex = step._repr_latex_()
     assert latex.startswith(r"$$\underbrace{\begin{bmatrix}") and latex.endswith("_{x_{01}}$$")
-    assert r"x_{01} w_{00}" in latex
+    assert r"w_{00} x_{01}" in latex
     numeric = symbolic.scatter_steps(np.arange(8.0).reshape(2, 2, 2), np.ones((2, 1, 2, 2)))
     assert repr(numeric[1]) == "Step(index=(0, 0, 1), value=1, partial=1x3x3 with 4 nonzero)"
     assert numeric[1]._repr_latex_().endswith("_{x_{0,0,1} = 1}$$")
@@ -73,8 +73,8 @@ def test_step_latex_gives_every_column_one_width() -> None:
         symbolic.symbols("x", (2, 2)), symbolic.symbols("w", (3, 3)), stride=2
     )
     for latex, widest in (
-        (steps.to_latex(), "x_{00} w_{00}"),
-        (steps[3]._repr_latex_(), "x_{11} w_{00}"),
+        (steps.to_latex(), "w_{00} x_{00}"),
+        (steps[3]._repr_latex_(), "w_{00} x_{11}"),
     ):
         phantom = rf"\smash[b]{{\underset{{\displaystyle\hphantom{{{widest}}}}}{{"
         partial = latex.split(r"\begin{bmatrix}")[1].split(r"\end{bmatrix}")[0]

@@ -392,16 +392,16 @@ def test_scatter_steps_render_as_text_and_latex() -> None:
     steps = scatter_steps(symbols("x", (2, 2)), symbols("w", (2, 2)))
     text = steps.to_text(unicode=True, width=200)
     assert text.splitlines()[0].split() == ["1.", "x₀₀", "2.", "x₀₁", "3.", "x₁₀", "4.", "x₁₁"]
-    assert "x₀₀w₁₁ + x₀₁w₁₀ + x₁₀w₀₁ + x₁₁w₀₀" in text
-    assert "⎡x₀₀w₀₀  x₀₀w₀₁    ·   ⎤" in text
+    assert "w₁₁x₀₀ + w₁₀x₀₁ + w₀₁x₁₀ + w₀₀x₁₁" in text
+    assert "⎡w₀₀x₀₀  w₀₁x₀₀    ·   ⎤" in text
     ascii_text = steps.to_text(unicode=False, width=200)
     ascii_text.encode("ascii")
-    assert "x_00*w_11 + x_01*w_10 + x_10*w_01 + x_11*w_00" in ascii_text
+    assert "w_11*x_00 + w_10*x_01 + w_01*x_10 + w_00*x_11" in ascii_text
     latex = steps._repr_latex_()
     assert latex.startswith("$$") and latex.endswith("$$")
     assert latex.count("{") == latex.count("}")
     assert latex.count(r"\underbrace") == 4 and latex.count(r"\begin{bmatrix}") == 5
-    assert r"x_{00} w_{11} + x_{01} w_{10} + x_{10} w_{01} + x_{11} w_{00}" in latex
+    assert r"w_{11} x_{00} + w_{10} x_{01} + w_{01} x_{10} + w_{00} x_{11}" in latex
 
 
 def test_str_falls_back_to_ascii_for_an_ascii_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -411,7 +411,7 @@ def test_str_falls_back_to_ascii_for_an_ascii_stdout(monkeypatch: pytest.MonkeyP
     steps = scatter_steps(symbols("x", 2), symbols("w", 2))
     monkeypatch.setattr("sys.stdout", AsciiOut())
     str(steps).encode("ascii")
-    assert "x_0*w_0" in str(steps)
+    assert "w_0*x_0" in str(steps)
 
 
 def test_steps_with_numbers_and_channels_render() -> None:
@@ -421,7 +421,7 @@ def test_steps_with_numbers_and_channels_render() -> None:
     chan = scatter_steps(symbols("x", (2, 1, 2)), symbols("w", (2, 1, 1, 2)))
     assert chan[0].partial.shape == (1, 1, 3)
     text = chan.to_text(unicode=False, width=100)
-    assert "[0, ...]" in text and "x_000*w_000" in text
+    assert "[0, ...]" in text and "w_0000*x_000" in text
     latex = chan.to_latex()
     assert latex.count("{") == latex.count("}")
 
@@ -429,7 +429,7 @@ def test_steps_with_numbers_and_channels_render() -> None:
 @pytest.mark.parametrize(
     ("expr", "unicode", "ascii", "latex"),
     [
-        ("-x_0*w_1 + 3*x_1", "-x₀w₁ + 3x₁", "-x_0*w_1 + 3*x_1", "- x_{0} w_{1} + 3 x_{1}"),
+        ("-w_1*x_0 + 3*x_1", "-w₁x₀ + 3x₁", "-w_1*x_0 + 3*x_1", "- w_{1} x_{0} + 3 x_{1}"),
         ("x_0*(w_1 + w_0)", "x₀(w₀ + w₁)", "x_0*(w_0 + w_1)", r"x_{0} \left(w_{0} + w_{1}\right)"),
         (
             "x_0**2/2 - 1",
@@ -437,7 +437,7 @@ def test_steps_with_numbers_and_channels_render() -> None:
             "(1/2)*x_0**2 - 1",
             r"\left(\frac{1}{2}\right) {x_{0}}^{2} - 1",
         ),
-        ("alpha*x_0", "x₀·alpha", "x_0*alpha", r"x_{0} \alpha"),
+        ("alpha*x_0", "alpha·x₀", "alpha*x_0", r"\alpha x_{0}"),
         ("0.25*x_0", "0.25x₀", "0.25*x_0", "0.25 x_{0}"),
     ],
 )
