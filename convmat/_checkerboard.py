@@ -218,9 +218,7 @@ class Checkerboard(NamedTuple):
             return f"<p><b>Checkerboard</b>: {html.escape(str(self))}</p>"
         rows = [[f"{i} mod {self.stride[0]}", *map(int, row)] for i, row in enumerate(tile)]
         head = ["taps", *(f"{j} mod {self.stride[1]}" for j in range(tile.shape[1]))]
-        return f"<p><b>Checkerboard</b>: {html.escape(str(self))}</p>" + html_table(
-            head, rows
-        )
+        return f"<p><b>Checkerboard</b>: {html.escape(str(self))}</p>" + html_table(head, rows)
 
 
 def _smallest_period(counts: tuple[int, ...]) -> int:

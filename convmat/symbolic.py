@@ -1034,9 +1034,7 @@ def _latex_array(flat: list[Any], shape: Shape, fmt: _Formatter, widest: str = "
     have one width and a stride offset lines up as it does in the text grid.
     """
     if len(shape) > 2:
-        parts = [
-            _latex_array(part, plane, fmt, widest) for _, part, plane in _slices(flat, shape)
-        ]
+        parts = [_latex_array(part, plane, fmt, widest) for _, part, plane in _slices(flat, shape)]
         return r"\left[\begin{matrix}" + " & ".join(parts) + r"\end{matrix}\right]"
     rows, cols = (1, shape[0]) if len(shape) == 1 else shape
 
