@@ -39,7 +39,7 @@ from convmat._args import numeric_array
 from convmat._avgpool import pool_windows, windows_matrix
 from convmat._layer import conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES
-from convmat._reading import conv_step
+from convmat._reading import conv_step, require_at
 
 Array = np.ndarray[Any, Any]
 Shape = tuple[int, ...]
@@ -282,11 +282,7 @@ class _Reader:
 
     # -- nonlinear
     def needs_at(self, name: str, kind: str) -> None:
-        if not self.at:
-            raise ValueError(
-                f"{name} ({kind}) is not linear; pass at= (one input sample) to get the exact "
-                f"local map of the model there"
-            )
+        require_at(self.at, name, kind)
 
     def linearise(self, fn: Callable[[Any], Any], x: _Val, name: str, kind: str) -> _Val:
         """An elementwise ``fn`` at the current value: ``f'(z) ⊙ x + (f(z) − f'(z) ⊙ z)``."""

@@ -22,6 +22,15 @@ from convmat._pattern import pattern_nnz
 Array = np.ndarray[Any, Any]
 
 
+def require_at(at: bool, name: str, kind: str) -> None:
+    """Refuse a nonlinear module or layer read without ``at=``, naming it (both readers)."""
+    if not at:
+        raise ValueError(
+            f"{name} ({kind}) is not linear; pass at= (one input sample) to get the exact "
+            f"local map of the model there"
+        )
+
+
 def conv_step(name: str, kind: str, layer: Layer, w: Array, bias: Any, transposed: bool) -> Step:
     """A convolution (or transposed one) as a matrix-free step; ``w`` in PyTorch's layout."""
     op = ConvOperator(layer, w, transposed=transposed)

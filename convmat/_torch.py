@@ -45,6 +45,7 @@ from convmat._args import as_array, numeric_array, spatial_shape
 from convmat._layer import conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES
 from convmat._reading import conv_step as _conv_step
+from convmat._reading import require_at
 from convmat._shapes import conv_transpose_output_padding
 
 Array = np.ndarray[Any, Any]
@@ -372,11 +373,7 @@ class _Reader:
         return self.push(node, value)
 
     def needs_at(self, name: str, kind: str) -> None:
-        if not self.at:
-            raise ValueError(
-                f"{name} ({kind}) is not linear; pass at= (one input sample) to get the exact "
-                f"local map of the model there"
-            )
+        require_at(self.at, name, kind)
 
     def linearise(self, fn: Callable[[Any], Any], val: _Val, name: str, kind: str) -> _Val:
         """An elementwise function at the current value: ``f'(z) ⊙ x + (f(z) − f'(z) z)``."""
