@@ -124,7 +124,7 @@ def grid(
     values : array_like, scipy.sparse array or SymPy matrix, shape ``(R, C)`` or ``(C,)``
         Real numbers; a 1-d array is drawn as one row without a row axis. NaN marks a cell
         left empty (no colour, no text). A sparse matrix (C of :func:`convmat.conv_matrix`)
-        is drawn densely, up to :data:`GRID_MAX_CELLS` cells. A SymPy matrix or array
+        is drawn densely, up to ``plot.GRID_MAX_CELLS`` cells. A SymPy matrix or array
         (:func:`convmat.symbolic.conv_matrix`) is drawn with its entries as LaTeX labels,
         coloured by entry: equal entries (one kernel tap) share a colour, zero is white;
         one whose entries are all real numbers is drawn as those numbers.
@@ -161,7 +161,7 @@ def grid(
         is not a str, or a label is not a str.
     ValueError
         If ``values`` is not 1-d or 2-d, is empty or holds ±inf; if a sparse ``values``
-        has more than :data:`GRID_MAX_CELLS` cells; if ``fmt`` has no
+        has more than ``plot.GRID_MAX_CELLS`` cells; if ``fmt`` has no
         single field; if ``labels``, ``rows`` or ``cols`` do not fit the shape; if
         ``cmap`` is unknown or ``vmin >= vmax``.
     ModuleNotFoundError
@@ -291,7 +291,7 @@ def _sympy_entries(values: Any) -> tuple[list[Any], tuple[int, ...]] | None:
 def _grid_values(values: Any) -> tuple[Array, Array | None, bool]:
     """``grid``'s values as a real array, with symbolic labels and whether it is sparse.
 
-    A sparse matrix is densified (refused beyond :data:`GRID_MAX_CELLS` cells first); a
+    A sparse matrix is densified (refused beyond ``plot.GRID_MAX_CELLS`` cells first); a
     SymPy matrix of real numbers becomes those numbers, one with symbols becomes one
     colour per distinct entry (0 for zero) with each entry's LaTeX as its label.
     """
@@ -438,8 +438,8 @@ def spy(
         layer with ``C_out × C_in`` channels the blocks of C are ``H_out·W_out`` rows by
         ``H·W`` columns, one per channel pair.
     max_markers : int
-        Above this many nonzeros (default :data:`MAX_MARKERS`) the pattern is drawn as
-        an image of at most :data:`SPY_PIXELS` pixels per axis instead: a pixel is black
+        Above this many nonzeros (default ``plot.MAX_MARKERS``) the pattern is drawn as
+        an image of at most ``plot.SPY_PIXELS`` pixels per axis instead: a pixel is black
         when its square block of the matrix holds a nonzero. Millions of markers would take
         seconds to draw and overlap into the same picture.
 
