@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from convmat._args import as_array, numeric_array, spatial_shape
+from convmat._keras import _pairs as keras_pairs
 from convmat._keras import same_padding, transpose_padding
 
 Array = np.ndarray[Any, Any]
@@ -109,10 +110,6 @@ class Translation(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- readers
-
-
-def _pairs(lo_hi: Any, ndim: int) -> Pairs:
-    return tuple((int(a), int(b)) for a, b in lo_hi) if ndim else ()
 
 
 def _tuple(v: Any, ndim: int) -> tuple[int, ...]:
@@ -213,13 +210,6 @@ def read_keras(layer: Any, input_shape: Any = None) -> LayerSpec:
     return LayerSpec(False, w, bias, stride, dilation, groups, pads)
 
 
-def _keras_pairs(value: Any, ndim: int) -> Pairs:
-    """A Keras ZeroPadding/Cropping config entry as one (low, high) pair per axis."""
-    if ndim == 1 and not isinstance(value[0], (tuple, list)):
-        return ((int(value[0]), int(value[1])),)
-    return tuple((int(lo), int(hi)) for lo, hi in value)
-
-
 def _framework(layer: Any) -> str:
     module = type(layer).__module__
     if module.startswith("torch.nn"):
@@ -246,8 +236,8 @@ def _edges(layer: Any, framework: str) -> tuple[str, Pairs] | None:
             return None
         ndim = int(kind[-2])
         if kind.startswith("ZeroPadding"):
-            return "pad", _keras_pairs(config["padding"], ndim)
-        crop = _keras_pairs(config["cropping"], ndim)
+            return "pad", keras_pairs(config["padding"], ndim)
+        crop = keras_pairs(config["cropping"], ndim)
         return "pad", tuple((-lo, -hi) for lo, hi in crop)
     return None
 
