@@ -60,7 +60,7 @@ TARGETS = {  # ratio convmat / torch the issue asks for
 
 def peak_bytes(fn: Callable[[], Any]) -> int:
     """Peak NumPy allocation of one cold call: work buffers kept between calls count too."""
-    from convmat._fast import clear_scratch
+    from convmat._fast.direct import clear_scratch
 
     clear_scratch()
     tracemalloc.start()

@@ -20,7 +20,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from convmat import (
     _blas,
-    _fast,
     conv,
     conv_matrix,
     conv_transpose,
@@ -28,6 +27,7 @@ from convmat import (
     conv_transpose_output_padding,
     zero_insert,
 )
+from convmat._fast import direct as _fast
 from tests.strategies import conv_layers, conv_transpose_layers, geometry, small_ints
 
 FIXTURES = Path(__file__).parent / "fixtures"
