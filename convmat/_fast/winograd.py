@@ -1,0 +1,493 @@
+"""Winograd minimal filtering: a stride-1 convolution with fewer multiplications per output.
+
+``F(m, r)`` computes ``m`` outputs of an ``r``-tap correlation from one tile of
+``α = m + r − 1`` inputs with ``α`` multiplications instead of ``m·r``
+(Toom-Cook: evaluate at ``α`` points, multiply pointwise, interpolate):
+``y = Aᵀ[(G g) ⊙ (Bᵀ d)]``. Along ``d`` axes the transforms are Kronecker
+products, so F(4×4, 3×3) takes 36 multiplies for 16 outputs where the direct sum
+takes 144 (4× fewer), F(2×2, 3×3) 16 for 4 (2.25× fewer), F(4×4×4, 3×3×3)
+216 for 64 (8× fewer). In a channel-heavy layer the multiplications are GEMMs
+over channels — one ``(C_out × C_in) @ (C_in × tiles)`` product per transformed
+tap, ``α^d`` of them instead of the ``r^d`` tap products of
+:mod:`convmat._fast.direct` — while the transforms cost ``O(α^{d+1})`` per tile
+and channel, so it wins when ``C_in`` and ``C_out`` are large against ``α``
+(stride-1 ``k = 3`` layers with 32 or more channels).
+
+The pipeline, per chunk of samples (so the intermediates stay in cache):
+
+1. pad the input once into a work buffer (``np.pad`` first for the non-zero
+   padding modes, as :func:`convmat._fast.direct.conv_engine`), with zeros up to
+   whole tiles;
+2. gather the overlapping tiles from one strided view into ``(α^d, C_in·tiles)``
+   (one copy) and transform them with ``Bᵀ``: one batched GEMM per axis
+   (separable passes, each ``np.matmul`` of the small matrix on a view);
+3. the ``α^d · groups`` tap GEMMs, one stacked ``np.matmul``, with the kernel
+   transformed (``G g Gᵀ``) exactly in float64 and then cast;
+4. the output transform ``Aᵀ`` (again one batched GEMM per axis) and one copy per
+   whole/partial-tile block back into ``(N, C_out, *out)``, adding the bias.
+
+The transform matrices come from exact rational arithmetic
+(:class:`fractions.Fraction`) for any ``m`` and ``r`` from the interpolation points
+``0, ±1, ±2, ±1/2, ±4, ±1/4, …`` and ``∞`` (Lavin & Gray 2016; Barabasz et al. 2020),
+then are cast to the working dtype. Larger tiles save multiplications but lose
+accuracy: the transforms' coefficients grow with ``α``. :func:`variant` picks ``m``
+per axis from the dtype (float32 stays at ``m ≤ 4`` for ``r = 3``).
+
+Non-finite input: a tile mixes all its ``α^d`` inputs in every transformed value
+(and the kernel transform mixes taps), so a single ``inf`` would turn a whole
+tile's outputs into NaN where the direct sum gives ``inf`` or a finite value in
+some of them. Inputs and weights holding NaN or inf therefore go to the direct
+engine (one ``np.isfinite`` pass decides), so the non-finite pattern is exactly
+the direct path's.
+
+Dilation > 1 is refused (:func:`why_not`): a dilated stride-1 layer splits into
+``∏d`` undilated ones on sub-lattices, but each is then small and the gather per
+lattice costs more than the multiplications it saves.
+
+References
+----------
+A. Lavin and S. Gray, "Fast algorithms for convolutional neural networks", CVPR 2016.
+B. Barabasz, A. Anderson, K. M. Soodhalter and D. Gregg, "Error analysis and
+improving the accuracy of Winograd convolution for deep neural networks",
+ACM TOMS 46(4), 2020.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from convmat._fast.cost import Counts
+from convmat._fast.direct import (
+    NP_MODES,
+    _key,
+    _place,
+    _scratch,
+    _view,
+    conv_engine,
+    conv_transpose_engine,
+)
+from convmat._fast.teaching import _flipped_swapped
+from convmat._layer import Layer
+
+Array = np.ndarray[Any, Any]
+
+NAME = "winograd"
+
+#: Interpolation points in the order they are taken: F(m, r) uses the first
+#: ``m + r − 2`` of them and ``∞``. Small magnitudes keep the transforms well conditioned.
+POINTS: tuple[Fraction, ...] = tuple(
+    Fraction(p) for p in (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2), 4, -4, Fraction(1, 4))
+)
+MAX_TAPS = 7  # kernel taps per axis served (F(m, 7) needs 8 points already)
+#: Output tile sizes tried per kernel size and dtype (largest accurate enough first
+#: measured: float32 error within 4× of PyTorch's own float32 error).
+TILES: dict[str, dict[int, tuple[int, ...]]] = {
+    "f4": {2: (2, 3, 4, 5, 6), 3: (2, 3, 4), 4: (2, 3), 5: (2, 3), 6: (2,), 7: (2,)},
+    "f8": {
+        2: (2, 3, 4, 5, 6, 7, 8),
+        3: (2, 3, 4, 5, 6),
+        4: (2, 3, 4, 5),
+        5: (2, 3, 4),
+        6: (2, 3),
+        7: (2, 3),
+    },
+}
+CHUNK_BYTES = 2 * 2**20  # transformed input per chunk of samples (kept in L2/L3)
+
+
+# --------------------------------------------------------------------------- the transforms
+
+Matrix = tuple[tuple[Fraction, ...], ...]
+
+
+def _poly_from_roots(roots: Sequence[Fraction]) -> list[Fraction]:
+    """Coefficients (ascending powers) of ``∏ (x − root)``."""
+    coeffs = [Fraction(1)]
+    for root in roots:
+        shifted = [Fraction(0), *coeffs]
+        coeffs = [a - root * b for a, b in zip(shifted, [*coeffs, Fraction(0)], strict=True)]
+    return coeffs
+
+
+@functools.cache
+def exact_transforms(m: int, r: int) -> tuple[Matrix, Matrix, Matrix]:
+    """``(Aᵀ, G, Bᵀ)`` of F(m, r) as exact fractions: ``y = Aᵀ[(G g) ⊙ (Bᵀ d)]``.
+
+    ``Aᵀ`` is ``m × α``, ``G`` ``α × r`` and ``Bᵀ`` ``α × α`` (``α = m + r − 1``);
+    ``y[i] = Σ_k g[k] d[i + k]`` for every ``d`` of length ``α`` and ``g`` of length
+    ``r``. Toom-Cook: the correlation is the transpose of the linear convolution of
+    an ``m``-vector with ``g``, computed by evaluating both polynomials at the
+    finite points and at ``∞`` (the leading coefficient) and interpolating
+    (Lagrange). The Lagrange denominators go into ``G``, so ``Bᵀ`` holds the
+    coefficients of ``∏_{l≠j} (x − p_l)``. ``m = 1`` or ``r = 1`` give the trivial
+    (direct) transforms.
+
+    >>> at, g, bt = exact_transforms(2, 3)
+    >>> [[str(v) for v in row] for row in bt]
+    [['-1', '0', '1', '0'], ['0', '1', '1', '0'], ['0', '-1', '1', '0'], ['0', '-1', '0', '1']]
+    """
+    if m < 1 or r < 1:
+        raise ValueError(f"m and r must be >= 1; got m={m}, r={r}")
+    one, zero = Fraction(1), Fraction(0)
+
+    def eye(n: int) -> Matrix:
+        return tuple(tuple(one if i == j else zero for j in range(n)) for i in range(n))
+
+    if r == 1:
+        return eye(m), tuple((one,) for _ in range(m)), eye(m)
+    if m == 1:
+        return (tuple(one for _ in range(r)),), eye(r), eye(r)
+    alpha = m + r - 1
+    if alpha - 1 > len(POINTS):
+        raise ValueError(f"m + r must be <= {len(POINTS) + 2}; got m={m}, r={r}")
+    points = POINTS[: alpha - 1]
+    # Aᵀ: the transposed evaluation of the m-vector's polynomial (∞: its top coefficient).
+    at = tuple((*(p**i for p in points), one if i == m - 1 else zero) for i in range(m))
+    # G: the kernel's polynomial evaluated, over the Lagrange denominators.
+    rows = []
+    for p in points:
+        denominator = math.prod((p - q for q in points if q != p), start=one)
+        rows.append(tuple(p**k / denominator for k in range(r)))
+    rows.append(tuple(one if k == r - 1 else zero for k in range(r)))
+    g = tuple(rows)
+    # Bᵀ: the transposed interpolation, row j the coefficients of ∏_{l≠j} (x − p_l).
+    bt_rows = [(*_poly_from_roots([q for q in points if q != p]), zero) for p in points]
+    bt_rows.append(tuple(_poly_from_roots(points)))
+    return at, g, tuple(bt_rows)
+
+
+@functools.lru_cache(maxsize=64)
+def transforms(m: int, r: int, dtype: Any) -> tuple[Array, Array, Array]:
+    """``(Aᵀ, G, Bᵀ)`` of F(m, r) cast to ``dtype`` (read-only, cached per ``(m, r, dtype)``).
+
+    >>> at, g, bt = transforms(4, 3, np.float64)
+    >>> at.shape, g.shape, bt.shape
+    ((4, 6), (6, 3), (6, 6))
+    """
+    arrays = []
+    for matrix in exact_transforms(m, r):
+        array = np.array([[float(v) for v in row] for row in matrix], dtype=np.dtype(dtype))
+        array.flags.writeable = False
+        arrays.append(array)
+    return arrays[0], arrays[1], arrays[2]
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def why_not(layer: Layer, *, transposed: bool) -> str | None:
+    """``None`` when :func:`conv` (or :func:`conv_transpose`) computes ``layer``; else why not."""
+    if any(s != 1 for s in layer.stride):
+        return f"needs stride 1 on every axis; got {layer.stride}"
+    if any(d != 1 for d in layer.dilation):
+        return f"needs dilation 1 on every axis; got {layer.dilation}"
+    if max(layer.kernel_size) > MAX_TAPS:
+        return f"needs at most {MAX_TAPS} kernel taps per axis; got {layer.kernel_size}"
+    if transposed and layer.padding_mode != "zeros":  # pragma: no cover - the checker refuses
+        return f"needs zero padding when transposed; got {layer.padding_mode!r}"
+    return None
+
+
+def _geometry(
+    layer: Layer, transposed: bool
+) -> tuple[tuple[int, ...], tuple[int, ...], list[tuple[int, int]]]:
+    """``(input spatial, output spatial, (lo, hi) padding)`` of the stride-1 forward
+    correlation computed (the transposed layer's flipped-kernel conv; negative pads crop)."""
+    if transposed:
+        pads = [
+            (k - 1 - lo, k - 1 - hi + op)
+            for k, (lo, hi), op in zip(
+                layer.kernel_size, layer.padding, layer.output_padding, strict=True
+            )
+        ]
+        return layer.out_spatial, layer.in_spatial, pads
+    return layer.in_spatial, layer.out_spatial, list(layer.padding)
+
+
+def variant(
+    layer: Layer, itemsize: int, *, transposed: bool = False
+) -> tuple[tuple[int, int], ...]:
+    """Per axis, the ``(m, r)`` of the F(m, r) run: ``r`` the kernel taps, ``m`` the tile.
+
+    Among the tile sizes accurate enough for the dtype (``TILES``), the one with
+    the fewest multiplications per output, counting the partial last tile;
+    ties go to the smaller tile (cheaper transforms, smaller error).
+
+    >>> from convmat._layer import conv_layer
+    >>> variant(conv_layer((64, 56, 56), (64, 64, 3, 3), padding=1), 4)
+    ((4, 3), (4, 3))
+    """
+    table = TILES["f4" if itemsize <= 4 else "f8"]
+    _, out, _ = _geometry(layer, transposed)
+    chosen = []
+    for r, o in zip(layer.kernel_size, out, strict=True):
+        if r == 1:
+            chosen.append((1, 1))
+            continue
+        sizes = [m for m in table[r] if m <= max(o, 2)] or [2]
+        best = min(sizes, key=lambda m: (-(-o // m) * (m + r - 1), m))
+        chosen.append((best, r))
+    return tuple(chosen)
+
+
+class _Plan(NamedTuple):
+    tiles: tuple[tuple[int, int], ...]  # (m, r) per axis
+    alpha: tuple[int, ...]  # m + r − 1 per axis
+    grid: tuple[int, ...]  # tiles per axis
+    padded: tuple[int, ...]  # padded input per axis: count·m + r − 1
+    chunk: int  # samples per chunk
+
+
+def _plan(
+    tiles: tuple[tuple[int, int], ...], out: Sequence[int], c_in: int, n_batch: int, item: int
+) -> _Plan:
+    alpha = tuple(m + r - 1 for m, r in tiles)
+    count = tuple(-(-o // m) for o, (m, _) in zip(out, tiles, strict=True))
+    padded = tuple(t * m + r - 1 for t, (m, r) in zip(count, tiles, strict=True))
+    per_sample = math.prod(alpha) * c_in * math.prod(count) * item
+    chunk = max(1, min(n_batch, CHUNK_BYTES // max(per_sample, 1)))
+    return _Plan(tiles, alpha, count, padded, chunk)
+
+
+def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Counts:
+    """The counted work of one call (see :class:`convmat._fast.cost.Counts`).
+
+    GEMM flops: the input transform (one pass per axis, ``α×α`` per tile and
+    channel), the ``α^d·groups`` tap GEMMs and the output transform; streamed
+    bytes: the finiteness check, the padding, the tile gather and the final
+    store. ``work_bytes``: the padded input, the tile buffers and the products.
+    """
+    tiles = variant(layer, itemsize, transposed=transposed)
+    spatial, out, _ = _geometry(layer, transposed)
+    c_in, c_out = (
+        (layer.out_channels, layer.in_channels)
+        if transposed
+        else (layer.in_channels, layer.out_channels)
+    )
+    groups = layer.groups
+    plan = _plan(tiles, out, c_in, n_batch, itemsize)
+    n_tiles = n_batch * math.prod(plan.grid)
+    alpha_all = math.prod(plan.alpha)
+    chunks = -(-n_batch // plan.chunk)
+    flops = 0.0
+    calls = 0
+    for width in (c_in, c_out):  # input transform, then output transform
+        outer = 1
+        for a, (alpha, (m, _)) in enumerate(zip(plan.alpha, tiles, strict=True)):
+            rows = alpha if width == c_in else m
+            inner = math.prod(plan.alpha[a + 1 :])
+            flops += 2.0 * outer * rows * alpha * inner * width * n_tiles
+            calls += outer * chunks
+            outer *= rows
+    flops += 2.0 * alpha_all * (c_out // groups) * c_in * n_tiles
+    calls += alpha_all * groups * chunks
+    x_bytes = n_batch * c_in * math.prod(spatial) * itemsize
+    pad_bytes = n_batch * c_in * math.prod(plan.padded) * itemsize
+    tile_bytes = alpha_all * c_in * n_tiles * itemsize
+    y_bytes = n_batch * c_out * math.prod(out) * itemsize
+    out_tile_bytes = math.prod(m for m, _ in tiles) * c_out * n_tiles * itemsize
+    stream = x_bytes + (x_bytes + pad_bytes) + (pad_bytes + tile_bytes) + out_tile_bytes + y_bytes
+    chunk_in = alpha_all * c_in * plan.chunk * math.prod(plan.grid) * itemsize
+    chunk_out = alpha_all * c_out * plan.chunk * math.prod(plan.grid) * itemsize
+    work = pad_bytes + 2 * max(chunk_in, chunk_out) + chunk_out
+    work += alpha_all * c_out * (c_in // groups) * itemsize  # the transformed kernel
+    return Counts(
+        gemm_flops=flops,
+        gemm_calls=calls,
+        stream_bytes=float(stream),
+        passes=2 + chunks * (1 + 2 ** len(tiles)),
+        work_bytes=int(work),
+    )
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+def _kernel(w: Array, tiles: Sequence[tuple[int, int]], groups: int, dtype: Any) -> Array:
+    """``G g Gᵀ`` per axis, exactly in float64 (complex128), as ``(α^d·G, C_out/G, C_in/G)``."""
+    wide = np.result_type(w.dtype, np.float64)
+    u = w.astype(wide)
+    for axis, (m, r) in enumerate(tiles):
+        g = transforms(m, r, np.float64)[1]
+        u = np.moveaxis(np.tensordot(u, g, axes=([2 + axis], [1])), -1, 2 + axis)
+    c_out, per_in = w.shape[:2]
+    alpha = u.shape[2:]
+    u = u.reshape(groups, c_out // groups, per_in, -1)
+    u = np.moveaxis(u, -1, 0).reshape(math.prod(alpha) * groups, c_out // groups, per_in)
+    return np.ascontiguousarray(u, dtype=dtype)
+
+
+def _passes(
+    source: Array,
+    matrices: Sequence[Array],
+    sizes: Sequence[int],
+    columns: int,
+    buffers: tuple[str, str],
+) -> Array:
+    """Apply ``matrices[a]`` along axis ``a`` of ``source (α_1, …, α_d, columns)``.
+
+    One ``np.matmul`` per axis: axis ``a`` viewed as ``(∏ done, α_a, ∏ rest · columns)``
+    and multiplied from the left (a batch of ``∏ done`` GEMMs). Results alternate
+    between two work buffers; returns ``(β_1, …, β_d, columns)``.
+    """
+    current = source
+    shape = list(sizes)
+    for axis, matrix in enumerate(matrices):
+        rows = matrix.shape[0]
+        outer = math.prod(shape[:axis])
+        inner = math.prod(shape[axis + 1 :]) * columns
+        shape[axis] = rows
+        target = _scratch(buffers[axis % 2], (outer, rows, inner), source.dtype)
+        np.matmul(matrix, _view(current, (outer, matrix.shape[1], inner)), out=target)
+        current = target
+    return _view(current, (*shape, columns))
+
+
+def _fill(xp: Array, x: Array, pads: Sequence[tuple[int, int]]) -> None:
+    """``xp (N, C, *P)``: ``x (N, C, *n)`` at offset ``lo`` (a negative one crops), zeros around."""
+    dst, src = [], []
+    for (lo, _), n, p in zip(pads, x.shape[2:], xp.shape[2:], strict=True):
+        start, stop = max(lo, 0), min(lo + n, p)
+        stop = max(start, stop)
+        dst.append(slice(start, stop))
+        src.append(slice(start - lo, stop - lo))
+    if any(s.stop <= s.start for s in dst):
+        xp[...] = 0
+        return
+    _place(xp, x[_key(slice(None), slice(None), *src)], dst)
+
+
+def _pieces(o: int, m: int) -> list[tuple[slice, slice, slice, tuple[int, int]]]:
+    """Per axis, the blocks of the output copied at once: ``(tiles, offsets, outputs,
+    (tiles, offsets) shape)`` — the whole tiles and the partial last one."""
+    whole = o // m
+    blocks = []
+    if whole:
+        blocks.append((slice(0, whole), slice(0, m), slice(0, whole * m), (whole, m)))
+    if o > whole * m:
+        rest = o - whole * m
+        blocks.append((slice(whole, whole + 1), slice(0, rest), slice(whole * m, o), (1, rest)))
+    return blocks
+
+
+def _winograd(
+    x: Array,
+    w: Array,
+    pads: Sequence[tuple[int, int]],
+    groups: int,
+    bias: Array | None,
+    out: Sequence[int],
+    tiles: tuple[tuple[int, int], ...],
+) -> Array:
+    """The stride-1 correlation of ``x (N, C_in, *n)`` with ``w (C_out, C_in/G, *k)``."""
+    n_batch, c_in = x.shape[:2]
+    c_out = w.shape[0]
+    per_in, per_out = c_in // groups, c_out // groups
+    ndim = len(tiles)
+    dtype = x.dtype
+    y = np.empty((n_batch, c_out, *out), dtype=dtype)
+    if n_batch == 0:
+        return y
+    item = dtype.itemsize
+    plan = _plan(tiles, out, c_in, n_batch, item)
+    alpha, count = plan.alpha, plan.grid
+    xp = _scratch("winograd_pad", (n_batch, c_in, *plan.padded), dtype)
+    _fill(xp, x, pads)
+    u = _kernel(w, tiles, groups, dtype)
+    b_t = [transforms(m, r, dtype)[2] for m, r in tiles]
+    a_t = [transforms(m, r, dtype)[0] for m, r in tiles]
+    n_tiles = math.prod(count)
+    strides = xp.strides
+    spatial_strides = strides[2:]
+    tile_strides = tuple(m * s for (m, _), s in zip(tiles, spatial_strides, strict=True))
+    bias_view = None if bias is None else bias.reshape(1, -1, *(1,) * (2 * ndim))
+    blocks = [_pieces(o, m) for o, (m, _) in zip(out, tiles, strict=True)]
+    for start in range(0, n_batch, plan.chunk):
+        nc = min(plan.chunk, n_batch - start)
+        columns_in = c_in * nc * n_tiles
+        columns_out = c_out * nc * n_tiles
+        # The overlapping tiles of the chunk, (α..., C_in, n, T...), gathered by one copy.
+        view = as_strided(
+            xp[start:],
+            (*alpha, c_in, nc, *count),
+            (*spatial_strides, strides[1], strides[0], *tile_strides),
+            writeable=False,
+        )
+        gathered = _scratch("winograd_tiles", (*alpha, c_in, nc, *count), dtype)
+        np.copyto(gathered, view)
+        v = _passes(gathered, b_t, alpha, columns_in, ("winograd_a", "winograd_b"))
+        products = _scratch(
+            "winograd_products", (math.prod(alpha) * groups, per_out, nc * n_tiles), dtype
+        )
+        np.matmul(u, _view(v, (math.prod(alpha) * groups, per_in, nc * n_tiles)), out=products)
+        result = _passes(products, a_t, alpha, columns_out, ("winograd_a", "winograd_b"))
+        result = _view(result, (*(m for m, _ in tiles), c_out, nc, *count))
+        # (u..., C, n, t...) -> (n, C, t_1, u_1, ..., t_d, u_d), block by block.
+        order = (ndim + 1, ndim, *itertools.chain(*((ndim + 2 + a, a) for a in range(ndim))))
+        target = y[start : start + nc]
+        for combo in itertools.product(*blocks):
+            src = result[
+                _key(*(b[1] for b in combo), slice(None), slice(None), *(b[0] for b in combo))
+            ].transpose(order)
+            dst = _view(
+                target[_key(slice(None), slice(None), *(b[2] for b in combo))],
+                (nc, c_out, *itertools.chain(*(b[3] for b in combo))),
+            )
+            if bias_view is None:
+                np.copyto(dst, src)
+            else:
+                np.add(src, bias_view, out=dst)
+    return y
+
+
+def _finite(*arrays: Array) -> bool:
+    return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
+def conv(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+    """``conv`` of a batch ``x (N, C_in, *spatial)`` for a validated stride-1 layer.
+
+    Non-finite ``x`` or ``w`` go to :func:`convmat._fast.direct.conv_engine`.
+    """
+    reason = why_not(layer, transposed=False)
+    if reason is not None:
+        raise ValueError(f"layer {reason}")
+    if not _finite(x, w):
+        return conv_engine(x, w, layer, bias)
+    pads = list(layer.padding)
+    if layer.padding_mode != "zeros":
+        x = np.pad(
+            x,
+            ((0, 0), (0, 0), *layer.padding),
+            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
+        )
+        pads = [(0, 0)] * layer.ndim
+    tiles = variant(layer, x.dtype.itemsize)
+    return _winograd(x, w, pads, layer.groups, bias, layer.out_spatial, tiles)
+
+
+def conv_transpose(y: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
+    """``conv_transpose`` of a batch ``y (N, C_in, *spatial)`` for a validated stride-1 layer.
+
+    A stride-1 transposed convolution is the stride-1 correlation of ``y`` with the
+    flipped, channel-swapped kernel, padded by ``k − 1 − lo`` low and
+    ``k − 1 − hi + output_padding`` high (a negative pad crops). Non-finite ``y``
+    or ``w`` go to :func:`convmat._fast.direct.conv_transpose_engine`.
+    """
+    reason = why_not(layer, transposed=True)
+    if reason is not None:
+        raise ValueError(f"layer {reason}")
+    if not _finite(y, w):
+        return conv_transpose_engine(y, w, layer, bias)
+    _, out, pads = _geometry(layer, True)
+    kernel = _flipped_swapped(w, layer.groups)
+    tiles = variant(layer, y.dtype.itemsize, transposed=True)
+    return _winograd(y, kernel, pads, layer.groups, bias, out, tiles)
