@@ -495,27 +495,27 @@ def _explain(args: argparse.Namespace) -> int:
         )
     values = parse_values(args.values, {"X": spatial, "K": kernel}) if args.values else {}
 
-    from convmat.symbolic import _can_encode, _explain  # SymPy is imported on this path only
+    # SymPy is imported on this path only: symbolic computes, the renderers draw.
+    from convmat._render import can_encode
+    from convmat._render_explain import explain_lines
+    from convmat.symbolic import _explanation
 
-    style = "latex" if args.latex else "unicode" if _can_encode(sys.stdout) else "ascii"
-    width = terminal_width()
-    lines, ok = _explain(
+    report = _explanation(
         spatial,
         kernel,
         transposed=not args.conv,
         geometry=geometry,
-        steps=args.steps,
-        matrix=args.matrix,
-        style=style,
-        width=width,
         x_values=values.get("X"),
         k_values=values.get("K"),
     )
+    style = "latex" if args.latex else "unicode" if can_encode(sys.stdout) else "ascii"
+    width = terminal_width()
+    lines = explain_lines(report, steps=args.steps, matrix=args.matrix, style=style, width=width)
     # Grids and formulas are laid out for the width already; prose captions (a line
     # whose first word is a plain word, "Matrix:", "the ...") wrap at spaces.
     lines = [part for line in lines for part in (wrap(line, width) if _prose(line) else [line])]
     print("\n".join(lines), flush=True)
-    return 0 if ok else 1
+    return 0 if report.ok else 1
 
 
 # ---------------------------------------------------------------- convmat overlap

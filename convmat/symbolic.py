@@ -1,8 +1,14 @@
-"""Exact formulas of convolution and transposed convolution, with SymPy.
+"""Exact formulas of convolution and transposed convolution, with SymPy: computing only.
 
-The one module of convmat that imports SymPy (``from convmat import symbolic``;
-``import convmat`` never loads it). Every formula and matrix here is the shared
-sparsity pattern of :mod:`convmat._pattern` filled with symbols instead of
+This module computes — symbols, output formulas, the matrices C and Cᵀ, the scatter
+steps, the worked ``convmat explain`` example — and draws nothing: text grids, LaTeX
+and the explain report are the renderers' (:mod:`convmat._render`,
+:mod:`convmat._render_explain`), which the objects' ``__str__`` and ``_repr_latex_``
+call. A new view of these results is a new renderer, not a new derivation.
+
+The one public module of convmat that imports SymPy (``from convmat import symbolic``;
+``import convmat`` never loads it, nor the renderers). Every formula and matrix here is
+the shared sparsity pattern of :mod:`convmat._pattern` filled with symbols instead of
 numbers — which input feeds which output through which kernel tap is never
 derived a second time, and no dense matrix is ever multiplied — so after
 substituting numbers the results equal :func:`convmat.conv_matrix` and
@@ -19,9 +25,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
-import shutil
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -29,6 +32,7 @@ import numpy as np
 import sympy
 from sympy.tensor.array import NDimArray
 
+from convmat import _render
 from convmat._args import as_array, spatial_shape
 from convmat._layer import Layer, channel_layout, conv_layer, conv_transpose_layer
 from convmat._pattern import block_shifts, block_template, channel_blocks
@@ -45,6 +49,8 @@ __all__ = [
 ]
 
 Shape = tuple[int, ...]
+
+_Formatter = _render.Formatter  # the one formula formatter, also reached as symbolic._Formatter
 
 
 # ---------------------------------------------------------------- symbols and operands
@@ -619,22 +625,22 @@ class Step(NamedTuple):
     """Output-shaped: ``value`` times the kernel at its stride offset, zeros elsewhere."""
 
     def __repr__(self) -> str:
-        entries = _flat_elements(self.partial)
-        shape = "x".join(map(str, _elements(self.partial, "partial")[0]))
-        return (
-            f"Step(index={self.index}, value={_Formatter('ascii')(self.value)}, "
-            f"partial={shape} with {sum(1 for v in entries if v != 0)} nonzero)"
-        )
+        shape, flat = _elements(self.partial, "partial")
+        return _render.step_repr(self.index, self.value, shape, flat)
 
     def _repr_latex_(self) -> str:
         """The partial, underbraced by the element that scattered the kernel."""
-        fmt = _Formatter("latex", [self.value])
         shape, flat = _elements(self.partial, "partial")
-        widest = max((fmt(v) for v in flat), key=len, default="")
-        label = fmt(self.value)
-        if not isinstance(self.value, sympy.Symbol):
-            label = rf"x_{{{','.join(map(str, self.index))}}} = {label}"
-        return rf"$$\underbrace{{{_latex_array(flat, shape, fmt, widest)}}}_{{{label}}}$$"
+        return _render.step_latex(self.index, self.value, shape, flat)
+
+
+class _Walk(NamedTuple):
+    """Scatter steps as flat C-ordered lists: the data every renderer of them draws."""
+
+    steps: list[tuple[Shape, Any, list[Any]]]  # (index, value, partial) per input element
+    shape: Shape  # the output's
+    result: list[Any]  # the sum of the partials
+    order: list[Any]  # the operands' symbols, x then w: the reading order of a sum's terms
 
 
 class ScatterSteps:
@@ -642,7 +648,7 @@ class ScatterSteps:
 
     Iterate (or index) for :class:`Step` named tuples; :attr:`result` is their sum,
     equal to :func:`conv_transpose`. Prints as text grids (``str``), shows as LaTeX
-    in Jupyter (``_repr_latex_``).
+    in Jupyter (``_repr_latex_``); both are drawn by :mod:`convmat._render`.
     """
 
     def __init__(
@@ -652,16 +658,14 @@ class ScatterSteps:
         result: list[Any],
         order: Sequence[Any],
     ) -> None:
-        self._flat = list(steps)
+        self._walk = _Walk(list(steps), output_shape, result, list(order))
         self.output_shape = output_shape
-        self.steps = tuple(Step(i, v, _shaped(p, output_shape)) for i, v, p in self._flat)
-        self._result = result
-        self._order = list(order)
+        self.steps = tuple(Step(i, v, _shaped(p, output_shape)) for i, v, p in self._walk.steps)
 
     @property
     def result(self) -> Any:
         """The sum of the partials: the transposed convolution's output formulas."""
-        return _shaped(self._result, self.output_shape)
+        return _shaped(self._walk.result, self.output_shape)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -678,55 +682,20 @@ class ScatterSteps:
             f"print() it or show it in Jupyter>"
         )
 
-    def _titles(self, fmt: _Formatter) -> list[str]:
-        """``1. x₀₀`` for a symbol, ``1. [0, 1] = 2`` for any other value."""
-        return [
-            f"{n}. {fmt(value)}"
-            if isinstance(value, sympy.Symbol)
-            else f"{n}. {list(index)} = {fmt(value)}"
-            for n, (index, value, _) in enumerate(self._flat, start=1)
-        ]
-
-    def _text_blocks(self, fmt: _Formatter) -> list[list[str]]:
-        """Each step as a titled grid (zeros as dots)."""
-        return [
-            [title, *_grid_lines(partial, self.output_shape, fmt, zero=fmt.dot)]
-            for title, (_, _, partial) in zip(self._titles(fmt), self._flat, strict=True)
-        ]
-
     def to_text(self, *, unicode: bool | None = None, width: int | None = None) -> str:
         """The steps as text grids side by side, then their sum.
 
         ``unicode=None`` uses Unicode when ``sys.stdout`` can encode it; ``width``
         defaults to the terminal's.
         """
-        fmt = _Formatter(
-            "unicode" if (_can_encode(sys.stdout) if unicode is None else unicode) else "ascii",
-            self._order,
-        )
-        width = width or shutil.get_terminal_size((100, 24)).columns
-        lines = _tile(self._text_blocks(fmt), width)
-        lines += ["", f"sum of the {len(self)} steps:"]
-        lines += _grid_lines(self._result, self.output_shape, fmt)
-        return "\n".join(lines)
+        return _render.walk_text(self._walk, unicode=unicode, width=width)
 
     def __str__(self) -> str:
         return self.to_text()
 
     def to_latex(self, *, per_line: int | None = None) -> str:
         """LaTeX (an ``aligned`` block): the partials, underbraced by element, and the sum."""
-        fmt = _Formatter("latex", self._order)
-        cols = self.output_shape[-1]
-        per_line = per_line or max(1, min(4, 12 // cols))
-        widest = max((fmt(v) for _, _, p in self._flat for v in p), key=len, default="")
-        terms = [
-            rf"\underbrace{{{_latex_array(p, self.output_shape, fmt, widest)}}}_{{{fmt(v)}}}"
-            for _, v, p in self._flat
-        ]
-        lines = [" + ".join(terms[i : i + per_line]) for i in range(0, len(terms), per_line)]
-        body = r" \\ &+ ".join(lines)
-        total = _latex_array(self._result, self.output_shape, fmt)
-        return rf"\begin{{aligned}} Y ={{}}& {body} \\ ={{}}& {total} \end{{aligned}}"
+        return _render.walk_latex(self._walk, per_line=per_line)
 
     def _repr_latex_(self) -> str:
         return f"$${self.to_latex()}$$"
@@ -835,220 +804,7 @@ def scatter_steps(
     return ScatterSteps(steps, out_shape, [terms.total(t) for t in result], [*ops.x, *ops.w])
 
 
-# ---------------------------------------------------------------- text and LaTeX
-
-
-_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-_UNICODE_PROBE = "w₁₁x₀₀⎡⎢⎣⎤⎥⎦·×→ᵀ"
-
-
-def _can_encode(stream: Any, text: str = _UNICODE_PROBE) -> bool:
-    """Whether ``stream`` can print ``text`` (a text buffer without an encoding can)."""
-    encoding = getattr(stream, "encoding", None)
-    if encoding is None:
-        return True
-    try:
-        text.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
-
-
-class _Formatter:
-    """One-line formulas in ``"unicode"``, ``"ascii"`` or ``"latex"``, in a readable order.
-
-    Terms of a sum follow ``order`` (with ``order = [*x, *w]``, the input's C order);
-    factors of a product keep SymPy's canonical order, as ``print(expr)`` shows them
-    (``w₁₁x₀₀``), so every display of a formula reads the same. The output is
-    deterministic. Nothing heavier than walking ``Add`` / ``Mul`` is used.
-    """
-
-    def __init__(self, style: str, order: Iterable[Any] = ()) -> None:
-        self.style = style
-        self.rank: dict[Any, int] = {}
-        for s in order:
-            if isinstance(s, sympy.Symbol):
-                self.rank.setdefault(s, len(self.rank))
-        self.dot = {"unicode": "·", "ascii": ".", "latex": "0"}[style]
-
-    def key(self, expr: Any) -> tuple[Any, ...]:
-        ranks = sorted(self.rank.get(s, math.inf) for s in expr.free_symbols)
-        return (bool(expr.is_number), ranks, sympy.default_sort_key(expr))
-
-    def __call__(self, expr: Any) -> str:
-        return self._expr(sympy.sympify(expr))
-
-    def _symbol(self, s: Any) -> str:
-        if self.style == "latex":
-            return str(sympy.latex(s))
-        name = str(s.name)
-        base, sep, sub = name.partition("_")
-        if self.style == "unicode" and sep and sub.replace(",", "").isdigit():
-            return base + sub.translate(_SUBSCRIPT)
-        return name
-
-    def _number(self, v: Any) -> str:
-        if v.is_Integer:
-            return str(v)
-        if v.is_Rational:
-            return rf"\frac{{{v.p}}}{{{v.q}}}" if self.style == "latex" else f"{v.p}/{v.q}"
-        if v.is_Float:
-            return f"{float(v):g}"
-        return str(sympy.latex(v)) if self.style == "latex" else str(v)
-
-    def _factor(self, f: Any) -> str:
-        text = self._expr(f)
-        if f.is_Add or (f.is_Rational and not f.is_Integer):
-            return rf"\left({text}\right)" if self.style == "latex" else f"({text})"
-        return text
-
-    def _expr(self, e: Any) -> str:
-        if e.is_Symbol:
-            return self._symbol(e)
-        if e.is_Number:
-            if e.is_negative:
-                return "-" + self._number(-e)
-            return self._number(e)
-        if e.is_Add:
-            terms = sorted(e.args, key=self.key)
-            text = self._expr(terms[0])
-            for t in terms[1:]:
-                negative = t.could_extract_minus_sign()
-                text += (" - " if negative else " + ") + self._expr(-t if negative else t)
-            return text
-        if e.is_Mul:
-            c, rest = e.as_coeff_Mul()
-            if c.is_negative:
-                return "-" + self._expr(-e)
-            # Inside a product, SymPy's own order (w₁₁x₀₀, as print(expr) shows it), so every
-            # display of a formula — SymPy's, the CLI's, the LaTeX steps — reads alike.
-            factors = sorted(sympy.Mul.make_args(rest), key=sympy.default_sort_key)
-            parts = [self._factor(f) for f in factors]
-            if c != 1:
-                parts.insert(0, self._factor(c))
-            return self._join(parts, factors)
-        if e.is_Pow and e.exp.is_Integer and e.exp > 1:
-            base = self._factor(e.base)
-            if self.style == "latex":
-                return f"{{{base}}}^{{{e.exp}}}"
-            if self.style == "unicode":
-                return base + str(e.exp).translate(_SUPERSCRIPT)
-            return f"{base}**{e.exp}"
-        return str(sympy.latex(e)) if self.style == "latex" else str(e)
-
-    def _join(self, parts: list[str], factors: Sequence[Any]) -> str:
-        if self.style == "latex":
-            return " ".join(parts)
-        if self.style == "ascii":
-            return "*".join(parts)
-        # w₁₁x₀₀ reads well; a multi-letter name needs a visible product.
-        short = all(not f.is_Symbol or len(f.name.partition("_")[0]) <= 1 for f in factors)
-        return ("" if short else "·").join(parts)
-
-
-def _slices(flat: list[Any], shape: Shape) -> Iterator[tuple[Shape, list[Any], Shape]]:
-    """The 2-d (or 1-d) trailing slices of an N-d array, with their leading index."""
-    plane = shape[-2:]
-    size = math.prod(plane)
-    for n, lead in enumerate(_indices(shape[:-2])):
-        yield lead, flat[n * size : (n + 1) * size], plane
-
-
-def _grid_lines(
-    flat: list[Any], shape: Shape, fmt: _Formatter, *, zero: str | None = None, gap: int = 2
-) -> list[str]:
-    """An array as aligned text rows in brackets; N-d arrays as labelled 2-d slices."""
-    if len(shape) > 2:
-        blocks = [
-            [f"[{', '.join(map(str, lead))}, ...]", *_grid_lines(part, plane, fmt, zero=zero)]
-            for lead, part, plane in _slices(flat, shape)
-        ]
-        return _tile(blocks, 10**6)
-    rows, cols = (1, shape[0]) if len(shape) == 1 else shape
-    cells = [zero if zero is not None and v == 0 else fmt(v) for v in flat]
-    widths = [max(len(cells[r * cols + j]) for r in range(rows)) for j in range(cols)]
-    if zero is not None:  # a sparse picture: equal columns show where the entries sit
-        widths = [max(widths)] * cols
-    numeric = [
-        zero is None and all(flat[r * cols + j].is_number for r in range(rows)) for j in range(cols)
-    ]
-    body = [
-        (" " * gap).join(
-            cells[r * cols + j].rjust(widths[j])
-            if numeric[j]
-            else cells[r * cols + j].center(widths[j])
-            for j in range(cols)
-        )
-        for r in range(rows)
-    ]
-    if fmt.style != "unicode":
-        return [f"[{line}]" for line in body]
-    if rows == 1:
-        return [f"[{body[0]}]"]
-    ends = [("⎡", "⎤")] + [("⎢", "⎥")] * (rows - 2) + [("⎣", "⎦")]
-    return [f"{a}{line}{b}" for (a, b), line in zip(ends, body, strict=True)]
-
-
-def _tile(blocks: list[list[str]], width: int, gap: int = 3) -> list[str]:
-    """Text blocks side by side, wrapped to ``width`` columns (blank line between rows)."""
-    lines: list[str] = []
-    row: list[list[str]] = []
-
-    def flush() -> None:
-        if not row:
-            return
-        if lines:
-            lines.append("")
-        widths = [max(map(len, b)) for b in row]
-        height = max(map(len, row))
-        for i in range(height):
-            parts = [
-                (b[i] if i < len(b) else "").ljust(w) for b, w in zip(row, widths, strict=True)
-            ]
-            lines.append((" " * gap).join(parts).rstrip())
-        row.clear()
-
-    widths = [max(map(len, block)) for block in blocks]
-    if blocks and len(set(widths)) == 1:
-        # Equal blocks: as many per row as fit, spread evenly (2 + 2 rather than 3 + 1).
-        fit = max(1, (width + gap) // (widths[0] + gap))
-        rows = -(-len(blocks) // fit)
-        per_row = -(-len(blocks) // rows)
-    used = 0
-    for block, w in zip(blocks, widths, strict=True):
-        full = len(row) == per_row if len(set(widths)) == 1 else used + gap + w > width
-        if row and full:
-            flush()
-            used = 0
-        used = w if not row else used + gap + w
-        row.append(block)
-    flush()
-    return lines
-
-
-def _latex_array(flat: list[Any], shape: Shape, fmt: _Formatter, widest: str = "") -> str:
-    """``bmatrix`` of a 1-d or 2-d array; higher ranks nest brackets of 2-d slices.
-
-    With ``widest`` (LaTeX), every cell is centred in a box that wide, so all columns
-    have one width and a stride offset lines up as it does in the text grid.
-    """
-    if len(shape) > 2:
-        parts = [_latex_array(part, plane, fmt, widest) for _, part, plane in _slices(flat, shape)]
-        return r"\left[\begin{matrix}" + " & ".join(parts) + r"\end{matrix}\right]"
-    rows, cols = (1, shape[0]) if len(shape) == 1 else shape
-
-    def cell(v: Any) -> str:
-        text = fmt(v)
-        # The cell over a full-size phantom of the widest entry; smash drops the phantom's
-        # depth, so the rows keep their spacing (amsmath, MathJax and KaTeX alike).
-        return rf"\smash[b]{{\underset{{\displaystyle\hphantom{{{widest}}}}}{{{text}}}}}"
-
-    show = cell if widest else fmt
-    body = r" \\ ".join(
-        " & ".join(show(flat[r * cols + j]) for j in range(cols)) for r in range(rows)
-    )
-    return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+# ---------------------------------------------------------------- convmat explain
 
 
 def _flat_elements(a: Any) -> list[Any]:
@@ -1056,47 +812,59 @@ def _flat_elements(a: Any) -> list[Any]:
     return _elements(a, "a")[1]
 
 
-# ---------------------------------------------------------------- convmat explain
-
-
 def _number(token: str) -> Any:
     """An exact Rational for ``3`` or ``-1/2``, a Float for ``0.25``."""
     return sympy.Float(token) if any(c in token for c in ".eE") else sympy.Rational(token)
 
 
-def _nested(flat: list[Any], shape: Shape, fmt: _Formatter) -> str:
-    """``[[0, 1], [2, 3]]`` from C-ordered values."""
-    if len(shape) == 1:
-        return "[" + ", ".join(fmt(v) for v in flat) + "]"
-    step = math.prod(shape[1:])
-    parts = (_nested(flat[i * step : (i + 1) * step], shape[1:], fmt) for i in range(shape[0]))
-    return "[" + ", ".join(parts) + "]"
+class _Explanation(NamedTuple):
+    """One single-channel layer worked out for ``convmat explain``; drawn by
+    :func:`convmat._render_explain.explain_lines`. Flat lists are in C order."""
+
+    spatial: Shape
+    kernel: Shape
+    transposed: bool
+    geometry: dict[str, Any]
+    x: Any  # the input's symbols, as symbols() returns them
+    k: Any  # the kernel's symbols
+    xs: list[Any]
+    ks: list[Any]
+    out: Shape
+    ys: list[Any]  # the output formulas
+    names: list[Any]  # the output's symbols y_...
+    c: Any  # the convolution matrix C (of the forward layer, for a transposed one)
+    ct: Any  # Cᵀ for a transposed layer, else None
+    xv: list[Any]  # the numbers substituted for x and k in the check
+    kv: list[Any]
+    y_num: list[Any]  # the formulas with those numbers
+    oracle: str  # the numeric matrix builder checked against
+    ok: bool  # whether the formulas agree with it
+
+    def walk(self) -> _Walk:
+        """The scatter steps of the (transposed) layer, computed when asked for."""
+        return scatter_steps(self.x, self.k, **self.geometry)._walk
 
 
-def _explain(
+def _explanation(
     spatial: Shape,
     kernel: Shape,
     *,
     transposed: bool,
     geometry: dict[str, Any],
-    steps: bool | None,
-    matrix: bool | None,
-    style: str,
-    width: int,
     x_values: Sequence[str] | None = None,
     k_values: Sequence[str] | None = None,
-) -> tuple[list[str], bool]:
-    """The ``convmat explain`` report of one single-channel layer, and whether its check passed.
+) -> _Explanation:
+    """Formulas, matrices and the numeric check of one single-channel layer.
 
     ``geometry`` holds the layer's keywords (validated here, by the layer checker);
-    ``steps`` / ``matrix`` of ``None`` show the steps / matrix when they are small.
-    ``style`` is ``"unicode"``, ``"ascii"`` or ``"latex"``.
+    ``x_values`` / ``k_values`` are number tokens for the check (default 0, 1, 2, ...).
     """
     from convmat._matrix import conv_matrix as numeric_conv_matrix
     from convmat._matrix import conv_transpose_matrix as numeric_conv_transpose_matrix
 
     x, k = symbols("x", spatial), symbols("w", kernel)
     xs, ks = _flat_elements(x), _flat_elements(k)
+    ct = None
     if transposed:
         y = conv_transpose(x, k, **geometry)
         ct = conv_transpose_matrix(spatial, k, **geometry)
@@ -1106,29 +874,6 @@ def _explain(
         c = conv_matrix(spatial, k, **geometry)
     out: Shape = tuple(y.shape)
     ys = _flat_elements(y)
-    show_steps = transposed and (steps if steps is not None else math.prod(spatial) <= 16)
-    show_matrix = matrix if matrix is not None else c.shape[0] <= 16 and c.shape[1] <= 25
-
-    fmt = _Formatter(style, [*xs, *ks])
-    latex = style == "latex"
-    times, arrow, tee = ("×", "→", "ᵀ") if style == "unicode" else ("x", "->", "^T")
-
-    def size(shape: Sequence[int]) -> str:
-        return times.join(map(str, shape))
-
-    def axes(value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        values = tuple(value) if isinstance(value, Sequence) else (value,)
-        return str(values[0]) if len(set(values)) == 1 else size(values)
-
-    facts = [f"input {size(spatial)}", f"kernel {size(kernel)}"]
-    facts += [f"{key.replace('_', ' ')} {axes(geometry[key])}" for key in ("stride", "padding")]
-    for key, default in (("dilation", "1"), ("output_padding", "0")):
-        if key in geometry and axes(geometry[key]) != default:
-            facts.append(f"{key.replace('_', ' ')} {axes(geometry[key])}")
-    kind = "Transposed convolution" if transposed else "Convolution"
-    title = f"{kind}: {', '.join(facts)} {arrow} output {size(out)}"
 
     # The numeric check: the formulas with numbers substituted, against the numeric matrix.
     xv = [_number(t) for t in x_values] if x_values else [sympy.Integer(i) for i in range(len(xs))]
@@ -1144,61 +889,24 @@ def _explain(
         oracle = "conv_matrix"
     reference = numeric @ np.array([float(v) for v in xv])
     ok = bool(np.allclose([float(v) for v in y_num], reference, rtol=1e-12, atol=1e-12))
-    plain = _Formatter("ascii") if latex else fmt
-    check = (
-        f"Numeric check: X = {_nested(xv, spatial, plain)}, K = {_nested(kv, kernel, plain)} "
-        f"{arrow} Y ="
-    )
-    verdict = f"the formulas agree with convmat.{oracle}(...) @ vec(X): {'yes' if ok else 'NO'}"
-    steps_caption = "Scatter steps: each input element times the whole kernel, at its stride offset"
-    y_caption = "Output Y = the sum of the steps" if show_steps else "Output Y"
-    m_caption = (
-        f"Matrix: vec(Y) = C{tee} vec(X), with C ({size(c.shape)}) the convolution "
-        f"{size(out)} {arrow} {size(spatial)} that this layer transposes"
-        if transposed
-        else f"Matrix: vec(Y) = C vec(X), C ({size(c.shape)})"
-    )
     names = _flat_elements(symbols("y", out))
-
-    if latex:
-
-        def tex(flat: list[Any], shape: Shape) -> str:
-            return _latex_array(flat, shape, fmt)
-
-        lines = [f"% {title}", rf"\[ X = {tex(xs, spatial)}, \qquad K = {tex(ks, kernel)} \]"]
-        if show_steps:
-            walk = scatter_steps(x, k, **geometry)
-            lines += [f"% {steps_caption}", rf"\[ {walk.to_latex()} \]"]
-        lines += [f"% {y_caption}", r"\begin{align*}"]
-        lines += [
-            f"{fmt(n)} &= {fmt(e)}" + (r" \\" if i < len(ys) - 1 else "")
-            for i, (n, e) in enumerate(zip(names, ys, strict=True))
-        ]
-        lines.append(r"\end{align*}")
-        if show_matrix:
-            mats = rf"C = {tex(_flat_elements(c), c.shape)}"
-            if transposed:
-                mats += rf", \qquad C^{{T}} = {tex(_flat_elements(ct), ct.shape)}"
-            lines += [f"% {m_caption}", rf"\[ {mats} \]"]
-        lines += [f"% {check}", rf"\[ Y = {tex(y_num, out)} \]", f"% {verdict}"]
-        return lines, ok
-
-    def titled(name: str, flat: list[Any], shape: Shape, **kw: Any) -> list[str]:
-        return [name, *_grid_lines(flat, shape, fmt, **kw)]
-
-    lines = [title, ""]
-    lines += _tile([titled("Input X", xs, spatial), titled("Kernel K", ks, kernel)], width)
-    if show_steps:
-        walk = scatter_steps(x, k, **geometry)
-        lines += ["", steps_caption, *_tile(walk._text_blocks(fmt), width)]
-    grid = _grid_lines(ys, out, fmt)
-    if max(map(len, grid)) > width:
-        grid = [f"{fmt(n)} = {fmt(e)}" for n, e in zip(names, ys, strict=True)]
-    lines += ["", y_caption, *grid]
-    if show_matrix:
-        blocks = [titled("C", _flat_elements(c), c.shape, zero=fmt.dot, gap=1)]
-        if transposed:
-            blocks.append(titled(f"C{tee}", _flat_elements(ct), ct.shape, zero=fmt.dot, gap=1))
-        lines += ["", m_caption, *_tile(blocks, width)]
-    lines += ["", check, *_grid_lines(y_num, out, fmt), verdict]
-    return lines, ok
+    return _Explanation(
+        spatial,
+        kernel,
+        transposed,
+        geometry,
+        x,
+        k,
+        xs,
+        ks,
+        out,
+        ys,
+        names,
+        c,
+        ct,
+        xv,
+        kv,
+        y_num,
+        oracle,
+        ok,
+    )
