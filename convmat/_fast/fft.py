@@ -70,8 +70,11 @@ Array = np.ndarray[Any, Any]
 NAME = "fft"
 CHUNK_BYTES = 2**26  # spectra of the tiles transformed at once
 PAIR_LIMIT = 16  # channel pairs per group up to which spectra are multiplied pair by pair
-FFT_NS = 0.25  # relative cost of one n·log2(n) point of a real FFT ...
-MAC_NS = 1.0  # ... and of one complex multiply-add in the frequency domain (tiling only)
+# Relative costs, for the choice of tiles only (measured, one thread, float32, ns):
+FFT_NS = 0.6  # one n·log2(n) point of a real transform, forward plus inverse ...
+FFT_LINE = 40  # ... times 1 + FFT_LINE / F for short transforms
+MAC_NS = 1.3  # one complex multiply-add in the frequency domain
+STREAM_NS = 0.5  # one element of a streaming pass (padding, store)
 
 
 # --------------------------------------------------------------------------- geometry
@@ -122,23 +125,29 @@ class _Tiling(NamedTuple):
         )
 
 
+TILE_COUNTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128)
+
+
 def _axis_options(out: int, reach: int, block: int | None) -> list[tuple[int, int, int]]:
-    """Candidate ``(T, B, F)`` along one axis: one tile, or tiles of a fast length."""
+    """Candidate ``(T, B, F)`` along one axis: ``T`` tiles of ``B`` outputs, FFT length ``F``.
+
+    ``B = ⌈out / T⌉`` and ``F = next_fast_len(B + Q − 1)``; tiles narrower than the
+    kernel's reach are not considered (most of their transform would be overlap).
+    """
     if block is not None:
-        b = max(1, min(block, out))
-        t = -(-out // b)
-        return [(t, -(-out // t), sfft.next_fast_len(-(-out // t) + reach - 1, real=True))]
-    full = sfft.next_fast_len(out + reach - 1, real=True)
-    options = [(1, out, full)]
-    size = 16
-    while size < full:
-        f = sfft.next_fast_len(max(size, 2 * reach - 1), real=True)
-        b = f - reach + 1
-        if b < out:
-            t = -(-out // b)
-            options.append((t, -(-out // t), f))
-        size *= 2
-    return options
+        counts: tuple[int, ...] = (-(-out // max(1, min(block, out))),)
+    else:
+        counts = tuple(t for t in TILE_COUNTS if t == 1 or -(-out // t) >= reach)
+    options = []
+    for t in counts:
+        b = -(-out // t)
+        options.append((-(-out // b), b, sfft.next_fast_len(b + reach - 1, real=True)))
+    return sorted(set(options))
+
+
+def _point_ns(fft: tuple[int, ...]) -> float:
+    """Relative time of one ``n·log2 n`` point: short transforms pay per line."""
+    return FFT_NS * (1.0 + FFT_LINE / min(fft))
 
 
 @functools.lru_cache(maxsize=256)
@@ -154,18 +163,21 @@ def _tiling(
 
     ``per_tile`` transforms run per tile (inputs and outputs of every sample and
     channel), ``fixed`` once (the kernel spectra, at the tile's FFT size), and
-    ``pairs`` complex multiply-adds per tile and frequency. ``block`` forces the
-    outputs per tile (tests).
+    ``pairs`` complex multiply-adds per tile and frequency; the padded planes and
+    the tiled result are one streaming pass each. ``block`` forces the outputs per
+    tile (tests).
     """
     best: tuple[float, int, _Tiling] | None = None
     per_axis = [_axis_options(o, q, block) for o, q in zip(out, reach, strict=True)]
     for combo in itertools.product(*per_axis):
-        tiles = math.prod(t for t, _, _ in combo)
-        points = math.prod(f for _, _, f in combo)
-        freqs = points // combo[-1][2] * (combo[-1][2] // 2 + 1)
-        work = FFT_NS * (per_tile * tiles + fixed) * points * math.log2(max(points, 2))
-        work += MAC_NS * pairs * tiles * freqs
         tiling = _Tiling(*(tuple(v) for v in zip(*combo, strict=True)))
+        tiles = math.prod(tiling.tiles)
+        points = math.prod(tiling.fft)
+        freqs = points // tiling.fft[-1] * (tiling.fft[-1] // 2 + 1)
+        log = math.log2(max(points, 2))
+        work = _point_ns(tiling.fft) * (per_tile * tiles + fixed) * points * log
+        work += MAC_NS * pairs * tiles * freqs
+        work += STREAM_NS * per_tile * (math.prod(tiling.padded) + tiles * points)
         if best is None or (work, tiles) < best[:2]:
             best = (work, tiles, tiling)
     assert best is not None
@@ -246,7 +258,8 @@ def _contract(a: Array, h: Array) -> Array:
     yv = ym.reshape(groups, *half, c_out, n_batch, *tiles)
     nt = len(tiles)
     order = (2 + ndim, 0, 1 + ndim, *range(3 + ndim, 3 + ndim + nt), *range(1, 1 + ndim))
-    return yv.transpose(order)
+    result: Array = yv.transpose(order)
+    return result
 
 
 def _correlate(a: Array, kern: Array, tiling: _Tiling, *, conjugate: bool, workers: int) -> Array:
@@ -261,7 +274,10 @@ def _correlate(a: Array, kern: Array, tiling: _Tiling, *, conjugate: bool, worke
     ndim = kern.ndim - 3
     axes = tuple(range(-ndim, 0))
     tiles, block, fft = tiling
-    h = sfft.rfftn(kern, s=fft, axes=axes, workers=workers)
+    # The kernel spectrum axis by axis: each transform runs on Q-long lines of the others.
+    h = sfft.rfft(kern, n=fft[-1], axis=-1, workers=workers)
+    for axis in range(ndim - 1):
+        h = sfft.fft(h, n=fft[axis], axis=axis - ndim, workers=workers, overwrite_x=True)
     if conjugate:
         np.conjugate(h, out=h)
     # Overlapping windows: tile t reads positions [t·B, t·B + F) of every axis.
@@ -289,7 +305,9 @@ def _correlate(a: Array, kern: Array, tiling: _Tiling, *, conjugate: bool, worke
             spectra = sfft.rfftn(windows[box], axes=axes, workers=workers)
             product = _contract(spectra, h)
             del spectra
-            tiled[box] = sfft.irfftn(product, s=fft, axes=axes, workers=workers)[crop]
+            tiled[box] = sfft.irfftn(product, s=fft, axes=axes, workers=workers, overwrite_x=True)[
+                crop
+            ]
     return out.reshape(n_batch, groups * c_out, *(t * b for t, b in zip(tiles, block, strict=True)))
 
 
