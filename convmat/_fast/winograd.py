@@ -31,7 +31,8 @@ The transform matrices come from exact rational arithmetic
 ``0, ±1, ±2, ±1/2, ±4, ±1/4, …`` and ``∞`` (Lavin & Gray 2016; Barabasz et al. 2020),
 then are cast to the working dtype. Larger tiles save multiplications but lose
 accuracy: the transforms' coefficients grow with ``α``. :func:`variant` picks ``m``
-per axis from the dtype (float32 stays at ``m ≤ 4`` for ``r = 3``).
+per axis from the dtype: float32 runs F(2, 3) (F(4, 3) would lose ~10× PyTorch's
+accuracy), float64 up to F(4, 3).
 
 Non-finite input: a tile mixes all its ``α^d`` inputs in every transformed value
 (and the kernel transform mixes taps), so a single ``inf`` would turn a whole
@@ -81,24 +82,28 @@ Array = np.ndarray[Any, Any]
 
 NAME = "winograd"
 
-#: Interpolation points in the order they are taken: F(m, r) uses the first
-#: ``m + r − 2`` of them and ``∞``. Small magnitudes keep the transforms well conditioned.
+#: Interpolation points: F(m, r) uses the first ``m + r − 2`` of them and ``∞``,
+#: unless ``POINT_SETS`` names a better set of that size (measured: the float32 error
+#: of 2-d F(3, 3) drops from 6× to 3× PyTorch's with {0, −1, 2, 1/2} instead of
+#: {0, ±1, 2}; F(4, 3)'s from 15× to 6× with {0, ±1, −2, 1/2}).
 POINTS: tuple[Fraction, ...] = tuple(
     Fraction(p) for p in (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2), 4, -4, Fraction(1, 4))
 )
-MAX_TAPS = 7  # kernel taps per axis served (F(m, 7) needs 8 points already)
-#: Output tile sizes tried per kernel size and dtype (largest accurate enough first
-#: measured: float32 error within 4× of PyTorch's own float32 error).
+POINT_SETS: dict[int, tuple[Fraction, ...]] = {
+    4: (Fraction(0), Fraction(-1), Fraction(2), Fraction(1, 2)),
+    5: (Fraction(0), Fraction(1), Fraction(-1), Fraction(-2), Fraction(1, 2)),
+}
+MAX_TAPS = 7  # kernel taps per axis served
+#: Output tile sizes allowed per kernel size and dtype. float32 keeps the normwise
+#: error within 4× PyTorch's own float32 error (measured on 1-, 2- and 3-d layers with
+#: 16-64 channels: F(2, 3) 0.3-2.5×, F(3, 3) 2-6×, F(4, 3) 5-20×, F(3, 4) 3-5×), so
+#: only F(2, 2), F(3, 2), F(2, 3) and F(2, 4) (1-3×); an axis with no entry runs
+#: F(1, r), the direct sum.
+#: float64 stays far inside 1e-12 with these (and larger) tiles; larger tiles' transforms
+#: cost more than their fewer products save.
 TILES: dict[str, dict[int, tuple[int, ...]]] = {
-    "f4": {2: (2, 3, 4, 5, 6), 3: (2, 3, 4), 4: (2, 3), 5: (2, 3), 6: (2,), 7: (2,)},
-    "f8": {
-        2: (2, 3, 4, 5, 6, 7, 8),
-        3: (2, 3, 4, 5, 6),
-        4: (2, 3, 4, 5),
-        5: (2, 3, 4),
-        6: (2, 3),
-        7: (2, 3),
-    },
+    "f4": {2: (2, 3), 3: (2,), 4: (2,)},
+    "f8": {2: (2, 3, 4, 5, 6), 3: (2, 3, 4), 4: (2, 3, 4), 5: (2, 3), 6: (2,), 7: (2,)},
 }
 CHUNK_BYTES = 2 * 2**20  # transformed input per chunk of samples (kept in L2/L3)
 
@@ -148,7 +153,7 @@ def exact_transforms(m: int, r: int) -> tuple[Matrix, Matrix, Matrix]:
     alpha = m + r - 1
     if alpha - 1 > len(POINTS):
         raise ValueError(f"m + r must be <= {len(POINTS) + 2}; got m={m}, r={r}")
-    points = POINTS[: alpha - 1]
+    points = POINT_SETS.get(alpha - 1, POINTS[: alpha - 1])
     # Aᵀ: the transposed evaluation of the m-vector's polynomial (∞: its top coefficient).
     at = tuple((*(p**i for p in points), one if i == m - 1 else zero) for i in range(m))
     # G: the kernel's polynomial evaluated, over the Lagrange denominators.
@@ -222,17 +227,19 @@ def variant(
     ties go to the smaller tile (cheaper transforms, smaller error).
 
     >>> from convmat._layer import conv_layer
-    >>> variant(conv_layer((64, 56, 56), (64, 64, 3, 3), padding=1), 4)
+    >>> variant(conv_layer((64, 56, 56), (64, 64, 3, 3), padding=1), 8)
     ((4, 3), (4, 3))
+    >>> variant(conv_layer((64, 56, 56), (64, 64, 3, 3), padding=1), 4)
+    ((2, 3), (2, 3))
     """
     table = TILES["f4" if itemsize <= 4 else "f8"]
     _, out, _ = _geometry(layer, transposed)
     chosen = []
     for r, o in zip(layer.kernel_size, out, strict=True):
-        if r == 1:
-            chosen.append((1, 1))
+        sizes = [m for m in table.get(r, ()) if m <= max(o, 2)]
+        if r == 1 or not sizes:
+            chosen.append((1, r))
             continue
-        sizes = [m for m in table[r] if m <= max(o, 2)] or [2]
         best = min(sizes, key=lambda m: (-(-o // m) * (m + r - 1), m))
         chosen.append((best, r))
     return tuple(chosen)
@@ -312,17 +319,17 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
 
 
 def _kernel(w: Array, tiles: Sequence[tuple[int, int]], groups: int, dtype: Any) -> Array:
-    """``G g Gᵀ`` per axis, exactly in float64 (complex128), as ``(α^d·G, C_out/G, C_in/G)``."""
+    """``G g Gᵀ`` per axis as ``(α^d·G, C_out/G, C_in/G)``: one GEMM with the Kronecker
+    product of the ``G``, in float64 (complex128), rounded once to ``dtype``."""
     wide = np.result_type(w.dtype, np.float64)
-    u = w.astype(wide)
-    for axis, (m, r) in enumerate(tiles):
-        g = transforms(m, r, np.float64)[1]
-        u = np.moveaxis(np.tensordot(u, g, axes=([2 + axis], [1])), -1, 2 + axis)
+    kron = np.ones((1, 1))
+    for m, r in tiles:
+        kron = np.kron(kron, transforms(m, r, np.float64)[1])
     c_out, per_in = w.shape[:2]
-    alpha = u.shape[2:]
-    u = u.reshape(groups, c_out // groups, per_in, -1)
-    u = np.moveaxis(u, -1, 0).reshape(math.prod(alpha) * groups, c_out // groups, per_in)
-    return np.ascontiguousarray(u, dtype=dtype)
+    taps = w.reshape(c_out * per_in, -1).astype(wide)
+    u = np.empty((kron.shape[0], c_out * per_in), dtype=wide)
+    np.matmul(kron, taps.T, out=u)
+    return u.astype(dtype).reshape(kron.shape[0] * groups, c_out // groups, per_in)
 
 
 def _passes(
