@@ -17,15 +17,15 @@ from convmat import _render, symbolic
 from convmat._render_explain import explain_lines
 from convmat.symbolic import _Walk, scatter_steps, symbols
 
-I = sympy.Integer
+N = sympy.Integer
 
 
 def test_a_walk_built_by_hand_is_drawn_as_text() -> None:
     """Any walk data draws, however it was made: the renderer derives nothing."""
     walk = _Walk(
-        steps=[((0,), I(2), [I(4), I(6), I(0)]), ((1,), I(1), [I(0), I(2), I(3)])],
+        steps=[((0,), N(2), [N(4), N(6), N(0)]), ((1,), N(1), [N(0), N(2), N(3)])],
         shape=(3,),
-        result=[I(4), I(8), I(3)],
+        result=[N(4), N(8), N(3)],
         order=[],
     )
     assert _render.walk_text(walk, unicode=False, width=80).splitlines() == [
@@ -73,7 +73,7 @@ def test_tile_puts_equal_blocks_in_even_rows() -> None:
 
 def test_grid_lines_and_nested_lists() -> None:
     fmt = _render.Formatter("ascii")
-    values = [I(1), I(0), I(-12), I(0), I(3), I(4)]
+    values = [N(1), N(0), N(-12), N(0), N(3), N(4)]
     assert _render.grid_lines(values, (2, 3), fmt) == ["[1  0  -12]", "[0  3    4]"]
     # A sparse picture: zeros as dots, every column one width.
     assert _render.grid_lines(values, (2, 3), fmt, zero=".", gap=1) == [
@@ -83,7 +83,7 @@ def test_grid_lines_and_nested_lists() -> None:
     unicode = _render.grid_lines(values, (2, 3), _render.Formatter("unicode"))
     assert unicode == ["⎡1  0  -12⎤", "⎣0  3    4⎦"]
     assert _render.nested(values, (2, 3), fmt) == "[[1, 0, -12], [0, 3, 4]]"
-    cube = _render.grid_lines(list(map(I, range(8))), (2, 2, 2), fmt)
+    cube = _render.grid_lines(list(map(N, range(8))), (2, 2, 2), fmt)
     assert cube == ["[0, ...]   [1, ...]", "[0  1]     [4  5]", "[2  3]     [6  7]"]
 
 
@@ -93,7 +93,7 @@ def test_latex_array_of_a_grid_and_of_a_cube() -> None:
     assert _render.latex_array(x, (2, 2), fmt) == (
         r"\begin{bmatrix} x_{00} & x_{01} \\ x_{10} & x_{11} \end{bmatrix}"
     )
-    cube = _render.latex_array(list(map(I, range(8))), (2, 2, 2), fmt)
+    cube = _render.latex_array(list(map(N, range(8))), (2, 2, 2), fmt)
     assert cube.startswith(r"\left[\begin{matrix}") and cube.count(r"\begin{bmatrix}") == 2
 
 
