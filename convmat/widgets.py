@@ -1,0 +1,1322 @@
+"""An interactive explorer of one convolution layer, for Jupyter: :func:`explore`.
+
+``import convmat`` does not import this module; write ``from convmat import widgets``.
+The explorer needs the ``jupyter`` extra (``pip install "convmat[jupyter]"``: ipywidgets
+and matplotlib); this module itself imports neither until they are used, so its plain
+functions can be read, tested and documented without them.
+
+The explorer is thin wiring around plain functions, each usable on its own:
+
+- :func:`state` — the explorer's settings, checked, as a :class:`State` that holds the
+  layer's output shape or the reason there is no layer;
+- :func:`describe` — one line: the layer and its output shape, or that reason;
+- :func:`formula` / :func:`formula_latex` — the exact formula of one output cell
+  (:mod:`convmat.symbolic`);
+- :func:`draw` — one frame of the animation: input, kernel and output with the cells
+  of that step marked;
+- :func:`draw_overlap` — :func:`convmat.overlap_map`, the taps landing on each position;
+- :func:`draw_matrix` — the layer's matrix (:func:`convmat.plot.spy`) with the row of
+  the selected output cell marked.
+
+Everything is derived from the one sparsity pattern of the layer (the matrices, the
+formulas, the overlap counts and the frames); nothing here computes a position itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from convmat._args import as_int, is_sequence, scalar
+from convmat._frames import REAL, ZERO, Frames, resolve_view
+from convmat._frames import VIEWS as _VIEWS
+from convmat._layer import Layer, conv_layer, conv_transpose_layer
+from convmat._optional import require_matplotlib
+from convmat._shapes import conv_output_shape, conv_transpose_output_shape
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "Explorer",
+    "State",
+    "describe",
+    "draw",
+    "draw_matrix",
+    "draw_overlap",
+    "explore",
+    "formula",
+    "formula_latex",
+    "matrix",
+    "state",
+]
+
+#: The four pictures of a layer the explorer animates (the views of the frames): a
+#: convolution's window per output, a transposed convolution's kernel scattered per input,
+#: its zero-inserted input with a sliding window, and the matrix beside the window (or
+#: the scatter). A convolution has ``"window"`` and ``"matrix"``, a transposed convolution
+#: ``"scatter"``, ``"zeros"`` and ``"matrix"``.
+VIEWS = _VIEWS
+
+#: The range of every slider, ``(lowest, highest)``; :func:`explore` refuses values outside.
+LIMITS: dict[str, tuple[int, int]] = {
+    "input_size": (1, 16),
+    "kernel_size": (1, 7),
+    "stride": (1, 4),
+    "padding": (0, 6),
+    "dilation": (1, 3),
+    "output_padding": (0, 3),
+}
+
+#: Grids with more cells than this are drawn without a symbol in every cell.
+LABEL_CELLS = 64
+
+#: Overlap maps with more cells than this show their counts as colours only (and a colorbar).
+NUMBER_CELLS = 256
+
+#: The colours of a frame's cells: a real cell, padding, an inserted zero, an input read
+#: now, a kernel tap used now (and the frame around the kernel's window), the output
+#: written now, outputs written before.
+COLOURS = {
+    "real": "#ffffff",
+    "padding": "#c8c8c8",
+    "zero": "#efe6c6",
+    "input": "#4c72b0",
+    "kernel": "#55a868",
+    "output": "#dd8452",
+    "done": "#f7d9c4",
+}
+_CATEGORIES = tuple(COLOURS)
+#: The colour that marks the selected output cell's row in :func:`draw_matrix`.
+SELECTED = "tab:red"
+
+_UNSET: Any = object()
+
+
+# ---------------------------------------------------------------- the state
+
+
+@dataclass(frozen=True)
+class State:
+    """The explorer's settings, checked one by one, and what they make together.
+
+    Attributes
+    ----------
+    input_size : tuple of int
+        The layer's input, one entry per spatial axis (one or two).
+    kernel_size, stride, padding, dilation, output_padding : int
+        One value for every axis. ``output_padding`` only counts when ``transposed``.
+    transposed : bool
+        A transposed convolution (``Cᵀ``) instead of a convolution (``C``).
+    view : str
+        One of :data:`VIEWS`.
+    output_shape : tuple of int or None
+        The layer's spatial output shape, from :mod:`convmat._shapes`; ``None`` when the
+        settings make no layer.
+    error : str or None
+        Why the settings make no layer (for instance a kernel larger than the padded
+        input, or ``output_padding >= stride``); ``None`` when they do.
+    """
+
+    input_size: tuple[int, ...]
+    kernel_size: int
+    stride: int
+    padding: int
+    dilation: int
+    output_padding: int
+    transposed: bool
+    view: str
+    output_shape: tuple[int, ...] | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the settings make a layer."""
+        return self.error is None
+
+    @property
+    def ndim(self) -> int:
+        """The number of spatial axes."""
+        return len(self.input_size)
+
+    @property
+    def kernel(self) -> tuple[int, ...]:
+        """The kernel's shape, ``kernel_size`` on every axis."""
+        return (self.kernel_size,) * self.ndim
+
+    def geometry(self) -> dict[str, Any]:
+        """The keyword arguments of the layer's functions (``output_padding`` if transposed)."""
+        args: dict[str, Any] = dict(
+            stride=self.stride, padding=self.padding, dilation=self.dilation
+        )
+        if self.transposed:
+            args["output_padding"] = self.output_padding
+        return args
+
+    def layer(self) -> Layer:
+        """The validated one-channel layer (transposed: the forward layer it transposes).
+
+        Raises ``ValueError`` with :attr:`error` when the settings make no layer.
+        """
+        _require_ok(self)
+        return _layer(self)
+
+
+def _require_ok(st: State) -> None:
+    if not isinstance(st, State):
+        raise TypeError(f"state must be a convmat.widgets.State; got {type(st).__name__}")
+    if st.error is not None:
+        raise ValueError(f"state must describe a valid layer; got: {st.error}")
+
+
+@functools.lru_cache(maxsize=64)
+def _layer_of(
+    input_size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    transposed: bool,
+    geometry: tuple[Any, ...],
+) -> Layer:
+    args = dict(geometry)
+    make = conv_transpose_layer if transposed else conv_layer
+    return make((1, *input_size), (1, 1, *kernel), **args)
+
+
+def _layer(st: State) -> Layer:
+    return _layer_of(st.input_size, st.kernel, st.transposed, tuple(st.geometry().items()))
+
+
+def _bounded(value: Any, name: str) -> int:
+    """One int in the slider's range; a sequence is refused (one value for every axis)."""
+    if is_sequence(value):
+        raise TypeError(
+            f"{name} must be an int (the explorer uses one value for every axis); got {value!r}"
+        )
+    n = as_int(value, name)
+    lo, hi = LIMITS[name]
+    if not lo <= n <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi} in the explorer; got {n}")
+    return n
+
+
+def _input_size(value: Any) -> tuple[int, ...]:
+    value = scalar(value)
+    if isinstance(value, (str, bytes)) or not (is_sequence(value) or isinstance(value, int)):
+        raise TypeError(
+            f"input_size must be an int (1-d) or a sequence of one or two ints; got {value!r}"
+        )
+    sizes = tuple(value) if is_sequence(value) else (value,)
+    if len(sizes) not in (1, 2):
+        raise ValueError(f"input_size must have one or two axes; got {tuple(sizes)!r}")
+    shape = tuple(as_int(v, "input_size") for v in sizes)
+    lo, hi = LIMITS["input_size"]
+    if not all(lo <= n <= hi for n in shape):
+        raise ValueError(
+            f"input_size must be between {lo} and {hi} on every axis in the explorer; got {shape}"
+        )
+    return shape
+
+
+def state(
+    *,
+    input_size: Any = (5, 5),
+    kernel_size: Any = 3,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    output_padding: Any = 0,
+    transposed: bool = False,
+    view: str | None = None,
+) -> State:
+    """The explorer's settings, checked, with the layer's output shape or the reason why not.
+
+    Every argument is checked on its own first (its type, the range of its slider, see
+    :data:`LIMITS`); a bad one raises. Arguments that are each fine but together make
+    no layer — a dilated kernel larger than the padded input, ``output_padding >=
+    max(stride, dilation)``, a padding that crops a transposed output away — do not
+    raise: the returned state carries the message in ``error``, which the explorer
+    shows in place of the output shape.
+
+    Parameters
+    ----------
+    input_size : int or sequence of one or two ints
+        The layer's spatial input (an int is a 1-d input).
+    kernel_size, stride, padding, dilation, output_padding : int
+        One value for every axis. ``output_padding`` is ignored unless ``transposed``.
+    transposed : bool
+        A transposed convolution instead of a convolution.
+    view : str, optional
+        One of :data:`VIEWS`; by default ``"scatter"`` for a transposed layer, else
+        ``"window"``.
+
+    Returns
+    -------
+    State
+
+    Raises
+    ------
+    TypeError
+        For a non-integer size, a sequence where one int is expected, a non-bool
+        ``transposed`` or a non-str ``view``.
+    ValueError
+        For a value outside its slider's range, an ``input_size`` of neither one nor two
+        axes, or an unknown ``view``.
+
+    Examples
+    --------
+    >>> from convmat import widgets
+    >>> widgets.state(input_size=(5, 5), kernel_size=3, stride=2, padding=1).output_shape
+    (3, 3)
+    >>> print(widgets.state(input_size=(3, 3), kernel_size=5).error)
+    kernel_size (dilated) must fit in the padded input on every axis; got kernel (5, 5) with \
+dilation (1, 1) on input (3, 3) padded by ((0, 0), (0, 0)) (output would be (-1, -1))
+    """
+    size = _input_size(input_size)
+    values = {
+        name: _bounded(value, name)
+        for name, value in (
+            ("kernel_size", kernel_size),
+            ("stride", stride),
+            ("padding", padding),
+            ("dilation", dilation),
+            ("output_padding", output_padding),
+        )
+    }
+    if not isinstance(transposed, (bool, np.bool_)):
+        raise TypeError(f"transposed must be a bool; got {transposed!r}")
+    transposed = bool(transposed)
+    view = resolve_view(view, transposed)
+    k = values["kernel_size"]
+    common = dict(stride=values["stride"], padding=values["padding"], dilation=values["dilation"])
+    try:
+        if transposed:
+            out = conv_transpose_output_shape(
+                size, (k,) * len(size), output_padding=values["output_padding"], **common
+            )
+        else:
+            out = conv_output_shape(size, (k,) * len(size), **common)
+        error = None
+    except ValueError as err:
+        out, error = None, str(err)
+    return State(
+        size,
+        k,
+        values["stride"],
+        values["padding"],
+        values["dilation"],
+        values["output_padding"],
+        transposed,
+        view,
+        out,
+        error,
+    )
+
+
+def _size(shape: Sequence[int]) -> str:
+    return "×".join(map(str, shape))
+
+
+def _label(index: Sequence[Any]) -> str:
+    """An output cell as the explorer names it: ``"1,2"``."""
+    return ",".join(map(str, index))
+
+
+def describe(st: State) -> str:
+    """One line about the layer: its kind, input, kernel, output shape — or why there is none.
+
+    Parameters
+    ----------
+    st : State
+        From :func:`state`.
+
+    Returns
+    -------
+    str
+        ``"conv 2-d: input 5×5, kernel 3×3, stride 2, padding 1 → output 3×3"`` (with
+        the matrix's shape), or ``"no layer: <reason>"`` when the settings make none.
+
+    Raises
+    ------
+    TypeError
+        If ``st`` is not a :class:`State`.
+
+    Examples
+    --------
+    >>> from convmat import widgets
+    >>> print(widgets.describe(widgets.state(input_size=(5, 5), stride=2, padding=1)))
+    conv 2-d: input 5×5, kernel 3×3, stride 2, padding 1 → output 3×3; C is 9×25
+    >>> st = widgets.state(input_size=4, stride=2, output_padding=2, transposed=True)
+    >>> print(widgets.describe(st))
+    no layer: output_padding must be < max(stride, dilation) on every axis; got \
+output_padding (2,) with stride (2,) and dilation (1,)
+    """
+    if not isinstance(st, State):
+        raise TypeError(f"st must be a convmat.widgets.State; got {type(st).__name__}")
+    if st.error is not None or st.output_shape is None:
+        return f"no layer: {st.error}"
+    kind = "conv_transpose" if st.transposed else "conv"
+    parts = [f"input {_size(st.input_size)}", f"kernel {_size(st.kernel)}"]
+    for name in ("stride", "padding", "dilation"):
+        value = getattr(st, name)
+        if value != (0 if name == "padding" else 1):
+            parts.append(f"{name} {value}")
+    if st.transposed and st.output_padding:
+        parts.append(f"output_padding {st.output_padding}")
+    rows, cols = math.prod(st.output_shape), math.prod(st.input_size)
+    matrix = f"Cᵀ is {rows}×{cols}" if st.transposed else f"C is {rows}×{cols}"
+    return f"{kind} {st.ndim}-d: {', '.join(parts)} → output {_size(st.output_shape)}; {matrix}"
+
+
+# ---------------------------------------------------------------- formulas
+
+
+def _cell_index(st: State, cell: Any) -> tuple[int, ...]:
+    """An output cell, given flat (C order) or as one index per axis, checked."""
+    _require_ok(st)
+    assert st.output_shape is not None
+    shape = st.output_shape
+    if is_sequence(cell):
+        index = tuple(as_int(i, "cell") for i in cell)
+        if len(index) != len(shape) or not all(
+            0 <= i < n for i, n in zip(index, shape, strict=True)
+        ):
+            raise ValueError(f"cell must be an index into the output of shape {shape}; got {cell}")
+        return index
+    flat = as_int(cell, "cell")
+    if not 0 <= flat < math.prod(shape):
+        raise ValueError(
+            f"cell must be a flat index in [0, {math.prod(shape)}) of the output of shape "
+            f"{shape}; got {flat}"
+        )
+    return tuple(int(i) for i in np.unravel_index(flat, shape))
+
+
+@functools.lru_cache(maxsize=16)
+def _formulas(
+    input_size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    transposed: bool,
+    geometry: tuple[Any, ...],
+) -> tuple[Any, Any, Any]:
+    """``(y, x, w)``: every output formula of the layer, with its input and kernel symbols."""
+    from convmat import symbolic
+
+    x, w = symbolic.symbols("x", input_size), symbolic.symbols("w", kernel)
+    apply = symbolic.conv_transpose if transposed else symbolic.conv
+    return apply(x, w, **dict(geometry)), x, w
+
+
+def _symbolic(st: State) -> tuple[Any, Any, Any]:
+    return _formulas(st.input_size, st.kernel, st.transposed, tuple(st.geometry().items()))
+
+
+def formula(st: State, cell: Any) -> Any:
+    """The exact formula of one output cell, as :mod:`convmat.symbolic` gives it.
+
+    Parameters
+    ----------
+    st : State
+        A state that makes a layer.
+    cell : int or sequence of int
+        The output cell: its flat index in C order, or one index per axis.
+
+    Returns
+    -------
+    sympy.Expr
+        In the symbols ``x_…`` of the input and ``w_…`` of the kernel
+        (:func:`convmat.symbolic.symbols`).
+
+    Raises
+    ------
+    ValueError
+        If the state makes no layer, or ``cell`` is outside the output.
+    TypeError
+        If ``cell`` is not an int or a sequence of ints.
+
+    Examples
+    --------
+    >>> from convmat import widgets
+    >>> st = widgets.state(input_size=(2, 2), kernel_size=2, transposed=True)
+    >>> widgets.formula(st, (1, 1))
+    w_00*x_11 + w_01*x_10 + w_10*x_01 + w_11*x_00
+    """
+    index = _cell_index(st, cell)
+    y, _, _ = _symbolic(st)
+    return y[index]
+
+
+def _output_symbol(st: State, index: tuple[int, ...]) -> Any:
+    from convmat import symbolic
+
+    assert st.output_shape is not None
+    return symbolic.symbols("y", st.output_shape)[index]
+
+
+def formula_latex(st: State, cell: Any) -> str:
+    """The formula of one output cell as LaTeX, ``y_{…} = …``, in convmat's term order.
+
+    Terms follow the input's C order, factors SymPy's order, as every formula of
+    :mod:`convmat.symbolic` prints (``w_{11} x_{00}``).
+
+    Parameters
+    ----------
+    st, cell
+        As :func:`formula`.
+
+    Returns
+    -------
+    str
+        LaTeX without delimiters; an output cell no input reaches reads ``y_{…} = 0``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`formula`.
+
+    Examples
+    --------
+    >>> from convmat import widgets
+    >>> st = widgets.state(input_size=(2, 2), kernel_size=2, transposed=True)
+    >>> widgets.formula_latex(st, 4)
+    'y_{11} = w_{11} x_{00} + w_{10} x_{01} + w_{01} x_{10} + w_{00} x_{11}'
+    """
+    from convmat import symbolic
+
+    index = _cell_index(st, cell)
+    y, x, w = _symbolic(st)
+    fmt = symbolic._Formatter("latex", [*x, *w])
+    return f"{fmt(_output_symbol(st, index))} = {fmt(y[index])}"
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def _check_figure(figure: Any, caller: str) -> None:
+    require_matplotlib(f"convmat.widgets.{caller}")
+    from matplotlib.figure import Figure
+
+    if not isinstance(figure, Figure):
+        raise TypeError(f"figure must be a matplotlib Figure; got {type(figure).__name__}")
+
+
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def _symbol_labels(name: str, shape: tuple[int, ...]) -> list[str]:
+    """``x₀₀``, ``x₀₁``, … for every cell of a grid in C order (``x₁,₁₂`` on long axes).
+
+    The names of :func:`convmat.symbolic.symbols`, written with Unicode subscripts;
+    empty strings for a grid of more than :data:`LABEL_CELLS` cells.
+    """
+    if math.prod(shape) > LABEL_CELLS:
+        return [""] * math.prod(shape)
+    sep = "," if len(shape) > 1 and max(shape) > 10 else ""
+    return [name + sep.join(map(str, i)).translate(_SUBSCRIPT) for i in np.ndindex(*shape)]
+
+
+def _category_grid(
+    ax: Axes, codes: Any, labels: list[str], shape: tuple[int, ...], title: str
+) -> Any:
+    """A grid coloured by :data:`COLOURS` category (``codes`` index its keys)."""
+    from matplotlib.colors import ListedColormap
+
+    from convmat import plot
+
+    cmap = ListedColormap([COLOURS[name] for name in _CATEGORIES])
+    return plot.grid(
+        ax,
+        np.asarray(codes, dtype=np.float64).reshape(shape),
+        labels=np.array(labels, dtype=object).reshape(shape),
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=len(_CATEGORIES) - 0.5,
+        title=title,
+    )
+
+
+def _outline(ax: Axes, shape: tuple[int, ...], cells: Any, colour: str) -> None:
+    """A frame around each of the flat ``cells`` of a grid drawn by :func:`plot.grid`."""
+    from matplotlib.patches import Rectangle
+
+    for flat in np.asarray(cells, dtype=np.int64):
+        index = np.unravel_index(int(flat), shape)
+        i, j = (0, index[0]) if len(shape) == 1 else (index[0], index[1])
+        ax.add_patch(
+            Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor=colour, lw=2.5, gid="window")
+        )
+
+
+def _code(name: str) -> int:
+    return _CATEGORIES.index(name)
+
+
+@functools.lru_cache(maxsize=16)
+def _frames_cached(
+    input_size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    transposed: bool,
+    geometry: tuple[Any, ...],
+    view: str,
+) -> Frames:
+    from convmat._frames import frames
+
+    args = dict(geometry)
+    args.setdefault("output_padding", 0)
+    return frames(input_size, kernel, transposed=transposed, view=view, **args)
+
+
+def layer_frames(st: State) -> Frames:
+    """The frames of the state's layer in its view: :func:`convmat._frames.frames`.
+
+    Parameters
+    ----------
+    st : State
+        A state that makes a layer.
+
+    Returns
+    -------
+    Frames
+        One :class:`~convmat._frames.Frame` per step, with the grid they are drawn on.
+
+    Raises
+    ------
+    ValueError
+        If the state makes no layer.
+
+    Examples
+    --------
+    >>> from convmat import widgets
+    >>> frames = widgets.layer_frames(widgets.state(input_size=(2, 2), kernel_size=2,
+    ...                                             transposed=True))
+    >>> len(frames), frames[3].output
+    (4, array([4, 5, 7, 8]))
+    """
+    _require_ok(st)
+    return _frames_cached(
+        st.input_size, st.kernel, st.transposed, tuple(st.geometry().items()), st.view
+    )
+
+
+def draw(st: State, step: Any, figure: Figure) -> list[Axes]:
+    """Draw one frame of the animation, as in Dumoulin & Visin's pictures.
+
+    A convolution (views ``"window"``, ``"matrix"``) and the ``"zeros"`` view of a
+    transposed one: the (padded, zero-inserted) input with the kernel's window framed and
+    the inputs it reads coloured, the kernel with the taps used, the output with the cell
+    computed now and those computed before. A transposed convolution (``"scatter"``,
+    ``"matrix"``): the input element scattered, the kernel, and the output before the
+    padding crops it, the kernel's copy framed and every output cell showing how many
+    products it has received so far (after the last step: :func:`convmat.overlap_map`).
+    The ``"matrix"`` view adds the layer's matrix with this frame's row of C (column of
+    Cᵀ) marked.
+
+    Parameters
+    ----------
+    st : State
+        A state that makes a layer.
+    step : int
+        The frame, ``0 <= step < len(layer_frames(st))``.
+    figure : matplotlib.figure.Figure
+        Where to draw; cleared first.
+
+    Returns
+    -------
+    list of matplotlib.axes.Axes
+        The panels, left to right: grids as :func:`convmat.plot.grid` draws them, their
+        cells coloured by category (the keys of :data:`COLOURS`); the window's cells
+        framed by patches with the gid ``"window"``.
+
+    Raises
+    ------
+    ValueError
+        If the state makes no layer or ``step`` is not a frame.
+    TypeError
+        If ``step`` is not an int or ``figure`` not a matplotlib Figure.
+    ModuleNotFoundError
+        When matplotlib is not installed.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from convmat import widgets
+    >>> st = widgets.state(input_size=(4, 4), kernel_size=3)
+    >>> [ax.get_title() for ax in widgets.draw(st, 1, Figure())]
+    ['input 4×4', 'kernel 3×3', 'output 2×2']
+    """
+    _require_ok(st)
+    frames = layer_frames(st)
+    n = as_int(step, "step")
+    if not 0 <= n < len(frames):
+        raise ValueError(f"step must be in [0, {len(frames)}) for this layer; got {n}")
+    _check_figure(figure, "draw")
+    frame = frames[n]
+    figure.clear()
+    figure.set_layout_engine("constrained")
+    on_output = frames.transposed and frames.view in ("scatter", "matrix")
+    matrix_panel = frames.view == "matrix"
+    in_shape, out_shape, k = frames.input_shape, frames.output_shape, frames.kernel_size
+    padded = frames.padded_shape
+    kinds = frames.kinds().ravel()
+    cells = frames.cells().ravel()
+    received = frames.received(n).ravel()
+
+    # The grid the kernel is drawn on: real cells, padding, inserted zeros.
+    grid_codes = np.select(
+        [kinds == REAL, kinds == ZERO], [_code("real"), _code("zero")], _code("padding")
+    )
+    grid_labels = ["0" if kind == ZERO else "" for kind in kinds]
+    n_taps = math.prod(k)
+    tap_names = _symbol_labels("w", k) if n_taps <= LABEL_CELLS else [""] * n_taps
+    if on_output:  # the kernel scattered into the output before cropping
+        real = cells >= 0
+        got = np.zeros(cells.size, dtype=np.int64)
+        got[real] = received[cells[real]]
+        grid_codes = np.where(real & (got > 0), _code("done"), grid_codes)
+        grid_codes[np.isin(cells, frame.output) & real] = _code("output")
+        grid_labels = [
+            str(g) if r and g else lab for r, g, lab in zip(real, got, grid_labels, strict=True)
+        ]
+        panels = [
+            (
+                in_shape,
+                _lit(in_shape, frame.input, "input"),
+                _symbol_labels("x", in_shape),
+                f"input {_size(in_shape)}",
+            ),
+            (k, _lit(k, frame.taps, "kernel"), tap_names, f"kernel {_size(k)}"),
+            (
+                padded,
+                grid_codes,
+                grid_labels,
+                f"output {_size(out_shape)} (uncropped {_size(padded)})"
+                if padded != out_shape
+                else f"output {_size(out_shape)}",
+            ),
+        ]
+        window_panel = 2
+    else:  # the kernel's window on the (padded, zero-inserted) input
+        names = _symbol_labels("x", in_shape)
+        real = cells >= 0
+        grid_labels = [
+            names[c] if c >= 0 else lab for c, lab in zip(cells, grid_labels, strict=True)
+        ]
+        grid_codes[np.isin(cells, frame.input) & real] = _code("input")
+        if frames.view == "zeros":  # window position t holds tap ∏k − 1 − t
+            positions = n_taps - 1 - np.asarray(frame.taps)
+            tap_names = tap_names[::-1]
+            kernel_title = f"kernel {_size(k)}, flipped"
+        else:
+            positions, kernel_title = np.asarray(frame.taps), f"kernel {_size(k)}"
+        done = np.where(received > 0, _code("done"), _code("real"))
+        done[np.asarray(frame.output)] = _code("output")
+        if frames.view == "zeros":
+            grid_title = f"input {_size(in_shape)}, zeros inserted {_size(padded)}"
+        elif padded != in_shape:
+            grid_title = f"input {_size(in_shape)}, padded {_size(padded)}"
+        else:
+            grid_title = f"input {_size(in_shape)}"
+        panels = [
+            (padded, grid_codes, grid_labels, grid_title),
+            (k, _lit(k, positions, "kernel"), tap_names, kernel_title),
+            (out_shape, done, _symbol_labels("y", out_shape), f"output {_size(out_shape)}"),
+        ]
+        window_panel = 0
+    widths = [shape[-1] + 1.0 for shape, _, _, _ in panels]
+    if matrix_panel:
+        widths.append(max(widths))
+    axes = list(figure.subplots(1, len(widths), gridspec_kw={"width_ratios": widths}))
+    for ax, (shape, codes, labels, title) in zip(axes, panels, strict=False):
+        _category_grid(ax, codes, labels, shape, title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    _outline(axes[window_panel], padded, frame.window, COLOURS["kernel"])
+    if matrix_panel:
+        m = matrix(st)
+        if frames.transposed:
+            _spy_marked(axes[3], m, col=int(frame.input[0]), title=f"column {frame.input[0]} of Cᵀ")
+        else:
+            _spy_marked(axes[3], m, row=int(frame.output[0]), title=f"row {frame.output[0]} of C")
+    figure.suptitle(f"step {n + 1} of {len(frames)}: {_caption(st, frames, frame)}")
+    return axes
+
+
+def _lit(shape: tuple[int, ...], flat: Any, colour: str) -> Any:
+    codes = np.full(math.prod(shape), _code("real"))
+    codes[np.asarray(flat, dtype=np.int64)] = _code(colour)
+    return codes
+
+
+def _caption(st: State, frames: Frames, frame: Any) -> str:
+    """What the frame shows, in words."""
+    out_names = _symbol_labels("y", frames.output_shape)
+    in_names = _symbol_labels("x", frames.input_shape)
+    if frames.transposed and frames.view in ("scatter", "matrix"):
+        i = int(frame.input[0])
+        who = in_names[i] or f"input {_label(np.unravel_index(i, frames.input_shape))}"
+        count = len(frame.output)
+        return f"{who} times the kernel is added to {_plural(count, 'output')} (products so far)"
+    o = int(frame.output[0])
+    who = out_names[o] or f"output {_label(np.unravel_index(o, frames.output_shape))}"
+    return f"{who} is the sum of {_plural(len(frame.input), 'product')}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _overlap(st: State) -> Any:
+    """Taps per position: the transposed layer's output, or the convolution's input."""
+    from convmat import overlap_map
+
+    layer = st.layer()
+    return overlap_map(
+        layer.out_spatial,
+        layer.kernel_size,
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        output_padding=layer.output_padding,
+    )
+
+
+def draw_overlap(st: State, figure: Figure) -> Axes:
+    """Draw how many kernel taps meet each position: :func:`convmat.overlap_map`.
+
+    For a transposed layer, the taps landing on each output position (uneven counts are
+    the checkerboard); for a convolution, the taps that read each input position — the
+    same counts, since the two layers share one pattern.
+
+    Parameters
+    ----------
+    st : State
+        A state that makes a layer.
+    figure : matplotlib.figure.Figure
+        Where to draw; cleared first.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        If the state makes no layer.
+    TypeError
+        If ``figure`` is not a matplotlib Figure.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from convmat import widgets
+    >>> ax = widgets.draw_overlap(widgets.state(input_size=4, stride=2, transposed=True),
+    ...                           Figure())
+    >>> [text.get_text() for text in ax.texts]
+    ['1', '1', '2', '1', '2', '1', '2', '1', '1']
+    """
+    _require_ok(st)
+    _check_figure(figure, "draw_overlap")
+    from convmat import plot
+
+    counts = _overlap(st)
+    figure.clear()
+    ax = figure.subplots()
+    title = "taps per output position" if st.transposed else "taps reading each input position"
+    many = counts.size > NUMBER_CELLS
+    shown = plot.grid(
+        ax,
+        counts,
+        labels=np.full(counts.shape, "", dtype=object) if many else None,
+        cmap="viridis",
+        vmin=0.0,
+        vmax=max(float(counts.max()), 1.0) * 1.25,
+        title=title,
+    )
+    if many:
+        figure.colorbar(shown, ax=ax, shrink=0.8)
+    return ax
+
+
+@functools.lru_cache(maxsize=16)
+def _ones_matrix(
+    input_size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    transposed: bool,
+    geometry: tuple[Any, ...],
+) -> Any:
+    from convmat import conv_matrix, conv_transpose_matrix
+
+    build = conv_transpose_matrix if transposed else conv_matrix
+    return build((1, *input_size), np.ones((1, 1, *kernel)), **dict(geometry))
+
+
+def matrix(st: State) -> Any:
+    """The layer's matrix with every weight 1: ``C`` (or ``Cᵀ`` when transposed).
+
+    Row ``r`` is output cell ``r`` (C order); its nonzeros are the inputs that cell reads.
+
+    >>> from convmat import widgets
+    >>> widgets.matrix(widgets.state(input_size=3, kernel_size=2)).toarray()
+    array([[1., 1., 0.],
+           [0., 1., 1.]])
+    """
+    _require_ok(st)
+    return _ones_matrix(st.input_size, st.kernel, st.transposed, tuple(st.geometry().items()))
+
+
+def draw_matrix(st: State, cell: Any, figure: Figure) -> Axes:
+    """Draw the layer's matrix (:func:`convmat.plot.spy`) with one output cell's row marked.
+
+    Parameters
+    ----------
+    st : State
+        A state that makes a layer.
+    cell : int or sequence of int
+        The output cell whose row is marked (flat in C order, or one index per axis).
+    figure : matplotlib.figure.Figure
+        Where to draw; cleared first.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The spy plot; the marked row is a band and markers on its nonzeros, both with
+        the gid ``"selected"`` (their y data is the row).
+
+    Raises
+    ------
+    ValueError
+        If the state makes no layer or ``cell`` is outside the output.
+    TypeError
+        If ``cell`` or ``figure`` has the wrong type.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from convmat import widgets
+    >>> ax = widgets.draw_matrix(widgets.state(input_size=3, kernel_size=2), 1, Figure())
+    >>> [line for line in ax.lines if line.get_gid() == "selected"][0].get_xydata().tolist()
+    [[1.0, 1.0], [2.0, 1.0]]
+    """
+    _require_ok(st)
+    index = _cell_index(st, cell)
+    _check_figure(figure, "draw_matrix")
+
+    assert st.output_shape is not None
+    row = int(np.ravel_multi_index(index, st.output_shape))
+    m = matrix(st)
+    figure.clear()
+    ax = figure.subplots()
+    name = "Cᵀ" if st.transposed else "C"
+    title = f"{name} ({m.shape[0]}×{m.shape[1]}): row {row} = output cell {_label(index)}"
+    _spy_marked(ax, m, row=row, title=title)
+    return ax
+
+
+def _spy_marked(
+    ax: Axes, m: Any, *, row: int | None = None, col: int | None = None, title: str
+) -> None:
+    """:func:`convmat.plot.spy` of ``m`` with one row (or column) banded and its entries marked.
+
+    The band and the markers carry the gid ``"selected"``.
+    """
+    from convmat import plot
+
+    plot.spy(ax, m, title=title)
+    size = float(np.clip(100 / max(m.shape), 1, 6))
+    if row is not None:
+        band = ax.axhspan(row - 0.5, row + 0.5, color=SELECTED, alpha=0.2, lw=0)
+        cols = m.indices[m.indptr[row] : m.indptr[row + 1]]
+        rows = np.full(cols.size, row)
+    else:
+        assert col is not None
+        band = ax.axvspan(col - 0.5, col + 0.5, color=SELECTED, alpha=0.2, lw=0)
+        rows = np.flatnonzero(m[:, [col]].toarray().ravel())
+        cols = np.full(rows.size, col)
+    band.set_gid("selected")
+    ax.plot(cols, rows, "s", color=SELECTED, markersize=size, gid="selected")
+
+
+def _png(figure: Figure) -> bytes:
+    """The figure as PNG bytes (what the explorer's image widgets show)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", dpi=80)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- the widget
+
+
+def _require_jupyter() -> Any:
+    """``ipywidgets``, or a ``ModuleNotFoundError`` that says what to install."""
+    try:
+        widgets = importlib.import_module("ipywidgets")
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            'convmat.widgets.explore needs ipywidgets; pip install "convmat[jupyter]"'
+        ) from err
+    require_matplotlib("convmat.widgets.explore")
+    return widgets
+
+
+class Explorer:
+    """The widgets of :func:`explore` and the callbacks that keep them in step.
+
+    Build it with the arguments of :func:`state` (plus ``step`` and ``cell``);
+    :attr:`widget` is what :func:`explore` returns. Setting any control's ``.value``
+    (from the browser or from Python) updates the outputs at once.
+
+    Attributes
+    ----------
+    controls : dict of str to ipywidgets.Widget
+        ``"ndim"`` (1-d / 2-d), ``"height"``, ``"width"``, ``"kernel_size"``,
+        ``"stride"``, ``"padding"``, ``"dilation"``, ``"output_padding"``,
+        ``"transposed"``, ``"view"``, ``"step"`` (the frame; ``"play"`` animates it) and
+        ``"cell"`` (the output cell whose formula and matrix row are shown).
+    outputs : dict of str to ipywidgets.Widget
+        ``"shape"`` (HTML: :func:`describe`), ``"formula"`` (HTMLMath),
+        ``"frame"``, ``"overlap"`` and ``"matrix"`` (PNG images), ``"message"`` (HTML:
+        what could not be drawn).
+    widget : ipywidgets.VBox
+        All of it, laid out.
+    """
+
+    def __init__(
+        self,
+        *,
+        input_size: Any = (5, 5),
+        kernel_size: Any = 3,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        output_padding: Any = 0,
+        transposed: bool = False,
+        view: str | None = None,
+        step: Any = 0,
+        cell: Any = 0,
+    ) -> None:
+        first = state(
+            input_size=input_size,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            output_padding=output_padding,
+            transposed=transposed,
+            view=view,
+        )
+        step = as_int(step, "step")
+        if step < 0:
+            raise ValueError(f"step must be >= 0; got {step}")
+        flat_cell = (
+            int(np.ravel_multi_index(_cell_index(first, cell), first.output_shape or ()))
+            if first.ok
+            else as_int(cell, "cell")
+        )
+        ipw = _require_jupyter()
+        from matplotlib.figure import Figure
+
+        self._figures = {
+            "frame": Figure(figsize=(9, 3.4)),
+            "overlap": Figure(figsize=(4.6, 3.6)),
+            "matrix": Figure(figsize=(4.6, 3.6)),
+        }
+        lo, hi = LIMITS["input_size"]
+        sizes = first.input_size
+        style = {"description_width": "110px"}
+
+        def slider(name: str, value: int, description: str) -> Any:
+            low, high = LIMITS.get(name, (lo, hi))
+            return ipw.IntSlider(
+                value=value,
+                min=low,
+                max=high,
+                description=description,
+                continuous_update=False,
+                style=style,
+            )
+
+        self.controls: dict[str, Any] = {
+            "ndim": ipw.ToggleButtons(
+                options=[("1-d", 1), ("2-d", 2)],
+                value=first.ndim,
+                description="input",
+                style={"description_width": "110px", "button_width": "60px"},
+            ),
+            "height": slider("input_size", sizes[0] if first.ndim == 2 else 4, "height"),
+            "width": slider("input_size", sizes[-1], "width"),
+            "kernel_size": slider("kernel_size", first.kernel_size, "kernel_size"),
+            "stride": slider("stride", first.stride, "stride"),
+            "padding": slider("padding", first.padding, "padding"),
+            "dilation": slider("dilation", first.dilation, "dilation"),
+            "output_padding": slider("output_padding", first.output_padding, "output_padding"),
+            "transposed": ipw.ToggleButton(
+                value=first.transposed, description="transposed", icon="exchange"
+            ),
+            "view": ipw.ToggleButtons(
+                options=list(VIEWS),
+                value=first.view,
+                description="view",
+                style={"description_width": "110px", "button_width": "70px"},
+            ),
+            "step": ipw.IntSlider(
+                value=0, min=0, max=0, description="step", continuous_update=True, style=style
+            ),
+            "play": ipw.Play(value=0, min=0, max=0, interval=700, description="play"),
+            "cell": ipw.Dropdown(
+                options=[("0", 0)], value=0, description="output cell", style=style
+            ),
+        }
+        ipw.jslink((self.controls["play"], "value"), (self.controls["step"], "value"))
+        self.outputs: dict[str, Any] = {
+            "shape": ipw.HTML(),
+            "message": ipw.HTML(),
+            "formula": ipw.HTMLMath(),
+            "frame": ipw.Image(format="png"),
+            "overlap": ipw.Image(format="png"),
+            "matrix": ipw.Image(format="png"),
+        }
+        self._frames: list[Any] = []
+        self._quiet = False
+        self._state = first
+        self._wanted = (step, flat_cell)
+
+        c, o = self.controls, self.outputs
+        settings = ipw.VBox(
+            [
+                c["ndim"],
+                c["height"],
+                c["width"],
+                c["kernel_size"],
+                c["stride"],
+                c["padding"],
+                c["dilation"],
+                c["output_padding"],
+                c["transposed"],
+                c["view"],
+            ]
+        )
+        animation = ipw.VBox([ipw.HBox([c["play"], c["step"]]), o["frame"]])
+        details = ipw.HBox(
+            [
+                ipw.VBox([c["cell"], o["formula"], o["matrix"]]),
+                o["overlap"],
+            ]
+        )
+        self.widget = ipw.VBox([ipw.HBox([settings, animation]), o["shape"], o["message"], details])
+        for name in (
+            "ndim",
+            "height",
+            "width",
+            "kernel_size",
+            "stride",
+            "padding",
+            "dilation",
+            "output_padding",
+            "transposed",
+            "view",
+        ):
+            c[name].observe(self._on_settings, names="value")
+        c["step"].observe(self._on_step, names="value")
+        c["cell"].observe(self._on_cell, names="value")
+        self._refresh()
+
+    # -- reading the controls
+
+    def state(self) -> State:
+        """The :class:`State` the controls show now."""
+        c = self.controls
+        size = (
+            (c["height"].value, c["width"].value) if c["ndim"].value == 2 else (c["width"].value,)
+        )
+        return state(
+            input_size=size,
+            kernel_size=c["kernel_size"].value,
+            stride=c["stride"].value,
+            padding=c["padding"].value,
+            dilation=c["dilation"].value,
+            output_padding=c["output_padding"].value,
+            transposed=c["transposed"].value,
+            view=c["view"].value,
+        )
+
+    # -- callbacks
+
+    def _on_settings(self, change: Any) -> None:
+        if self._quiet:
+            return
+        c = self.controls
+        # A view belongs to one kind of layer: switching one switches the other along.
+        if change["owner"] is c["transposed"]:
+            self._quietly(c["view"], "matrix" if c["view"].value == "matrix" else None)
+        elif change["owner"] is c["view"] and not _fits(c["view"].value, c["transposed"].value):
+            self._quietly(c["transposed"], not c["transposed"].value)
+        self._wanted = (c["step"].value, c["cell"].value)
+        self._refresh()
+
+    def _quietly(self, control: Any, value: Any) -> None:
+        """Set a control without its callback (``None``: the default view of the layer)."""
+        if control is self.controls["view"]:
+            value = resolve_view(value, self.controls["transposed"].value)
+        self._quiet = True
+        try:
+            control.value = value
+        finally:
+            self._quiet = False
+
+    def _on_step(self, _change: Any) -> None:
+        if not self._quiet:
+            self._draw_frame()
+
+    def _on_cell(self, _change: Any) -> None:
+        if not self._quiet:
+            self._draw_cell()
+
+    # -- updating the outputs
+
+    def _refresh(self) -> None:
+        """Read the settings, then redraw everything (the step and cell kept where possible)."""
+        c, o = self.controls, self.outputs
+        c["height"].layout.display = None if c["ndim"].value == 2 else "none"
+        c["output_padding"].disabled = not c["transposed"].value
+        st = self._state = self.state()
+        colour = "inherit" if st.ok else "#b00020"
+        o["shape"].value = f'<b style="color:{colour}">{_html(describe(st))}</b>'
+        step, cell = self._wanted
+        self._frames, message = [], ""
+        if st.ok:
+            try:
+                self._frames = list(layer_frames(st))
+            except (ImportError, ValueError) as err:
+                message = f"no frames: {err}"
+        o["message"].value = _html(message)
+        last = max(len(self._frames) - 1, 0)
+        assert st.output_shape is not None or not st.ok
+        cells = math.prod(st.output_shape) if st.output_shape is not None else 1
+        self._quiet = True  # the controls below change together; draw once, after
+        try:
+            c["cell"].options = [
+                (_label(i), n) for n, i in enumerate(np.ndindex(*(st.output_shape or (1,))))
+            ]
+            c["cell"].value = cell if 0 <= cell < cells else 0
+            for name in ("play", "step"):
+                c[name].max = last
+            c["step"].value = min(step, last)
+        finally:
+            self._quiet = False
+        self._draw_frame()
+        self._draw_cell()
+        if st.ok:
+            figure = self._figures["overlap"]
+            draw_overlap(st, figure)
+            o["overlap"].value = _png(figure)
+        else:
+            o["overlap"].value = b""
+
+    def _draw_frame(self) -> None:
+        st, o = self._state, self.outputs
+        if not st.ok or not self._frames:
+            o["frame"].value = b""
+            return
+        figure = self._figures["frame"]
+        draw(st, self.controls["step"].value, figure)
+        o["frame"].value = _png(figure)
+
+    def _draw_cell(self) -> None:
+        st, o = self._state, self.outputs
+        if not st.ok:
+            o["formula"].value, o["matrix"].value = "", b""
+            return
+        cell = self.controls["cell"].value
+        o["formula"].value = f"$${formula_latex(st, cell)}$$"
+        figure = self._figures["matrix"]
+        draw_matrix(st, cell, figure)
+        o["matrix"].value = _png(figure)
+
+
+def _fits(view: str, transposed: bool) -> bool:
+    try:
+        resolve_view(view, transposed)
+    except ValueError:
+        return False
+    return True
+
+
+def _html(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def explore(
+    *,
+    input_size: Any = (5, 5),
+    kernel_size: Any = 3,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    output_padding: Any = 0,
+    transposed: bool = False,
+    view: str | None = None,
+    step: Any = 0,
+    cell: Any = 0,
+) -> Any:
+    """An interactive explorer of one convolution or transposed convolution layer.
+
+    Sliders and toggles set the input size (1-d or 2-d), kernel size, stride, padding,
+    dilation, output padding, transposed or not, and the view; the explorer shows, live,
+    the layer's picture frame by frame (with a play button), its output shape — or why
+    the settings make no layer —, the exact formula of a chosen output cell, the overlap
+    map and the layer's matrix with that cell's row marked.
+
+    Parameters
+    ----------
+    input_size, kernel_size, stride, padding, dilation, output_padding, transposed, view
+        The starting settings, as :func:`state` takes them (a combination that makes no
+        layer is shown with its reason, not refused).
+    step : int
+        The starting frame (the last one if there are fewer).
+    cell : int or sequence of int
+        The starting output cell, flat (C order) or one index per axis.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The explorer; shown when it is the last expression of a cell.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, as :func:`state`, or a ``step`` below 0 or a ``cell`` outside
+        the starting output.
+    ModuleNotFoundError
+        When ipywidgets or matplotlib is missing (``pip install "convmat[jupyter]"``).
+
+    See Also
+    --------
+    Explorer : the same, with its controls and outputs at hand.
+
+    Examples
+    --------
+    >>> from convmat import widgets
+    >>> box = widgets.explore(input_size=(4, 4), kernel_size=3, stride=2, transposed=True)
+    >>> type(box).__name__
+    'VBox'
+    """
+    return Explorer(
+        input_size=input_size,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        output_padding=output_padding,
+        transposed=transposed,
+        view=view,
+        step=step,
+        cell=cell,
+    ).widget
