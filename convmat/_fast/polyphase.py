@@ -1,0 +1,472 @@
+"""Strided layers as stride-1 ones: polyphase (space-to-depth) and sub-pixel (depth-to-space).
+
+Both rearrangements are exact — every product of the strided layer is made once,
+in the same dtype — and leave a *stride-1* convolution to another method
+(``inner``: the direct tap sum by default, Winograd or FFT when the planner
+prefers), which is where they win: a stride-2 ``k = 4`` layer becomes a stride-1
+``k = 2`` one, which Winograd F(m, 2) or an FFT can take while the strided layer
+could not.
+
+**Polyphase** (:func:`conv`, ``NAME``). Along an axis with stride ``s`` and
+dilation ``d``, a tap ``t`` reads padded input ``s·j + t·d = s·(j + q) + r`` with
+``(q, r) = divmod(t·d, s)``: phase plane ``r`` (padded positions ``s·i + r``) at
+``j + q``, a stride-1 shift. The taps of one phase have ``q = q₀(r) + d'·m``
+(``d' = d / gcd(d, s)``), so the plane of phase ``r`` is taken from ``q₀(r)`` on and
+the rearranged kernel has dilation ``d'`` and ``K' = max_r K_r`` taps: a stride-1
+convolution of ``C_in·P`` channels (``P`` the phases used, at most ``s`` per axis;
+channel ``c·P + p``) with the kernel zero-padded where a phase has fewer than
+``K'`` taps (``k`` not a multiple of ``s``). Padding is done while the planes are
+built (``np.pad`` first for the non-zero padding modes, as the direct engine).
+
+**Sub-pixel** (:func:`conv_transpose`, ``SUBPIXEL``). Output position
+``i = s·J + ρ − lo`` of a stride-``s`` transposed layer gathers the taps with
+``t·d ≡ ρ (mod s)``, each reading input ``J − q``: per output phase ``ρ``, a stride-1
+correlation of the input with that phase's taps, flipped, channels swapped. Phases
+whose taps have the same offsets (all of them when ``s`` divides ``k``: the ESPCN /
+pixel-shuffle form) are *one* stride-1 convolution with ``P·C_out`` output channels;
+unequal phases make one convolution per set of equal phases, so no zero is ever
+multiplied. The results are interleaved into the output (depth-to-space), one
+strided copy per phase, with the bias; phases no tap reaches hold the bias.
+
+Non-finite values: both are rearrangements of the direct sum, so NaN and inf
+land where the direct engine puts them — except that a zero-padded kernel tap
+(polyphase with ``k`` not a multiple of ``s``) multiplies an input value the
+strided layer never pairs with that output, and ``0·inf`` is NaN; such a layer
+with a non-finite input goes to :func:`convmat._fast.direct.conv_engine` (one
+``np.isfinite`` pass decides).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from convmat._fast.cost import Counts
+from convmat._fast.direct import (
+    NP_MODES,
+    _clip,
+    _key,
+    _place,
+    _scratch,
+    conv_engine,
+    conv_transpose_engine,
+)
+from convmat._layer import Layer, conv_layer
+
+Array = np.ndarray[Any, Any]
+#: A stride-1 forward convolution ``inner(x, w, layer, bias)`` (``conv_engine``'s call).
+Inner = Callable[[Array, Array, Layer, "Array | None"], Array]
+
+NAME = "polyphase"
+SUBPIXEL = "subpixel"
+NAMES = {False: NAME, True: SUBPIXEL}
+
+
+# --------------------------------------------------------------------------- bookkeeping
+
+
+class _Axis(NamedTuple):
+    """The phases of one axis: per kernel tap its phase and tap in the phase's sub-kernel."""
+
+    phases: tuple[int, ...]  # the phases r used, sorted
+    first: tuple[int, ...]  # per used phase: q₀(r), its smallest shift
+    sizes: tuple[int, ...]  # per used phase: K_r, its taps
+    dilation: int  # d' between the taps of one phase
+    taps: tuple[tuple[int, int], ...]  # per kernel tap: (index of its phase, m)
+
+
+def _axis(k: int, s: int, d: int) -> _Axis:
+    """Split the ``k`` taps of an axis (stride ``s``, dilation ``d``) into stride phases.
+
+    >>> _axis(4, 2, 1).taps  # (phase, m) of taps 0..3: phase 0 holds taps 0, 2
+    ((0, 0), (1, 0), (0, 1), (1, 1))
+    >>> _axis(3, 2, 3).sizes, _axis(3, 2, 3).dilation
+    ((2, 1), 3)
+    """
+    step = d // math.gcd(d, s)
+    pairs = [divmod(t * d, s) for t in range(k)]  # (q, r)
+    phases = tuple(sorted({r for _, r in pairs}))
+    first = tuple(min(q for q, r in pairs if r == p) for p in phases)
+    taps = tuple((phases.index(r), (q - first[phases.index(r)]) // step) for q, r in pairs)
+    sizes = tuple(1 + max(m for p, m in taps if p == i) for i in range(len(phases)))
+    return _Axis(phases, first, sizes, step, taps)
+
+
+def _axes(layer: Layer) -> list[_Axis]:
+    return [
+        _axis(k, s, d)
+        for k, s, d in zip(layer.kernel_size, layer.stride, layer.dilation, strict=True)
+    ]
+
+
+def why_not(layer: Layer, *, transposed: bool) -> str | None:
+    """``None`` when the layer has a stride above 1 on some axis (otherwise there is
+    nothing to rearrange: the layer is its own stride-1 form)."""
+    if all(s == 1 for s in layer.stride):
+        return f"needs a stride above 1 on some axis; got {layer.stride}"
+    return None
+
+
+# --------------------------------------------------------------------------- polyphase
+
+
+class _PolyPlan(NamedTuple):
+    axes: list[_Axis]
+    lows: list[int]  # padding before the input (0 when it comes padded)
+    spatial: tuple[int, ...]  # the input's size (padded for the non-zero modes)
+    length: tuple[int, ...]  # plane length per axis: out + d'·(K' − 1)
+    inner: Layer  # the stride-1 layer
+    zeros: bool  # whether the rearranged kernel holds padded zeros
+
+
+@functools.lru_cache(maxsize=64)
+def _poly_plan(layer: Layer) -> _PolyPlan:
+    axes = _axes(layer)
+    if layer.padding_mode == "zeros":
+        lows, spatial = [lo for lo, _ in layer.padding], layer.in_spatial
+    else:
+        lows = [0] * layer.ndim
+        spatial = tuple(
+            n + lo + hi for n, (lo, hi) in zip(layer.in_spatial, layer.padding, strict=True)
+        )
+    size = tuple(max(a.sizes) for a in axes)
+    length = tuple(
+        o + a.dilation * (k - 1) for o, a, k in zip(layer.out_spatial, axes, size, strict=True)
+    )
+    blocks = math.prod(len(a.phases) for a in axes)
+    groups = layer.groups
+    inner = conv_layer(
+        (layer.in_channels * blocks, *length),
+        (layer.out_channels, layer.in_channels // groups * blocks, *size),
+        dilation=tuple(a.dilation for a in axes),
+        groups=groups,
+    )
+    zeros = any(len(set(a.sizes)) > 1 for a in axes)
+    return _PolyPlan(axes, lows, spatial, length, inner, zeros)
+
+
+def inner_layers(layer: Layer, *, transposed: bool) -> list[Layer]:
+    """The stride-1 forward layers :func:`conv` (or :func:`conv_transpose`) hands to ``inner``.
+
+    >>> from convmat._layer import conv_layer
+    >>> [i.kernel_size for i in inner_layers(conv_layer((3, 8, 8), (4, 3, 4, 4), stride=2),
+    ...                                      transposed=False)]
+    [(2, 2)]
+    """
+    if transposed:
+        return [part.inner for part in _sub_plan(layer).parts if part.inner is not None]
+    return [_poly_plan(layer).inner]
+
+
+def _gather(w: Array, tables: Sequence[Array]) -> Array:
+    """``w (A, B, *k)`` → ``(A, B, *P, *K)``: ``[..., p, m] = w[..., tables[a][p, m]]`` per axis.
+
+    One ``np.take`` per axis (contiguous runs, far faster than one fancy index
+    over every axis at once), then one transpose copy.
+    """
+    ndim = len(tables)
+    out = w
+    for a, table in enumerate(tables):
+        out = np.take(out, table.ravel(), axis=2 + 2 * a)
+        out = out.reshape(*out.shape[: 2 + 2 * a], *table.shape, *out.shape[3 + 2 * a :])
+    # (A, B, P1, K1, P2, K2, ...) -> (A, B, P1, P2, ..., K1, K2, ...)
+    order = (0, 1, *(2 + 2 * a for a in range(ndim)), *(3 + 2 * a for a in range(ndim)))
+    return np.ascontiguousarray(out.transpose(order))
+
+
+def _poly_weight(w: Array, axes: Sequence[_Axis]) -> Array:
+    """``(C_out, C_in/G·P, *K')``: tap ``m`` of phase ``p`` of channel ``c`` at ``c·P + p``."""
+    k = w.shape[2:]
+    tables = []
+    for axis, n in zip(axes, k, strict=True):
+        table = np.full((len(axis.phases), max(axis.sizes)), n)  # n: a zero appended
+        for t, (p, m) in enumerate(axis.taps):
+            table[p, m] = t
+        tables.append(table)
+    if any(len(set(axis.sizes)) > 1 for axis in axes):
+        padded = np.zeros((*w.shape[:2], *(n + 1 for n in k)), dtype=w.dtype)
+        padded[_key(slice(None), slice(None), *(slice(0, n) for n in k))] = w
+        w = padded
+    sub = _gather(w, tables)  # (C_out, C_in/G, *P, *K')
+    return sub.reshape(w.shape[0], -1, *sub.shape[2 + len(axes) :])
+
+
+def conv(
+    x: Array, w: Array, layer: Layer, bias: Array | None, *, inner: Inner | None = None
+) -> Array:
+    """``conv`` of a batch ``x (N, C_in, *spatial)`` as a stride-1 convolution of its phases.
+
+    ``inner(x, w, layer, bias)`` runs the stride-1 convolution (default
+    :func:`convmat._fast.direct.conv_engine`); it sees only stride-1 layers.
+    """
+    reason = why_not(layer, transposed=False)
+    if reason is not None:
+        raise ValueError(f"layer {reason}")
+    plan = _poly_plan(layer)
+    n_batch = x.shape[0]
+    if n_batch == 0 or (plan.zeros and not np.isfinite(x).all()):
+        return conv_engine(x, w, layer, bias)
+    if layer.padding_mode != "zeros":
+        x = np.pad(
+            x,
+            ((0, 0), (0, 0), *layer.padding),
+            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
+        )
+    axes = plan.axes
+    counts = [len(a.phases) for a in axes]
+    planes = _scratch("polyphase", (n_batch, x.shape[1], *counts, *plan.length), x.dtype)
+    for combo in itertools.product(*(range(c) for c in counts)):
+        dst_index, src_index = [], []
+        for p, a, s, lo, n, length in zip(
+            combo, axes, layer.stride, plan.lows, plan.spatial, plan.length, strict=True
+        ):
+            r, q0 = a.phases[p], a.first[p]
+            # Plane position i holds padded input s·(i + q₀) + r, i.e. input s·(i + q₀) + r − lo.
+            i0, i1 = _clip(-((r - lo) // s) - q0, -((r - lo - n) // s) - q0, length)
+            dst_index.append(slice(i0, i1))
+            start = s * (i0 + q0) + r - lo
+            src_index.append(slice(start, start + s * (i1 - i0), s) if i1 > i0 else slice(0, 0))
+        dest = planes[_key(slice(None), slice(None), *combo)]
+        _place(dest, x[_key(slice(None), slice(None), *src_index)], dst_index)
+    flat = planes.reshape(n_batch, -1, *plan.length)
+    run = conv_engine if inner is None else inner
+    return run(flat, _poly_weight(w, axes), plan.inner, bias)
+
+
+# --------------------------------------------------------------------------- sub-pixel
+
+
+class _Part(NamedTuple):
+    """One stride-1 convolution of the sub-pixel form: a set of output phases."""
+
+    phases: list[tuple[int, ...]]  # per axis: the phase indices (into _Axis.phases) it computes
+    starts: tuple[int, ...]  # per axis: J of its first output
+    crop: tuple[tuple[int, int], ...]  # per axis: the input range it reads
+    inner: Layer | None  # the stride-1 layer; None when every read falls in the padding
+
+
+class _SubPlan(NamedTuple):
+    axes: list[_Axis]
+    ranges: list[list[tuple[int, int]]]  # per axis, per phase ρ in 0..s−1: outputs J in [J0, J1)
+    parts: list[_Part]
+    empty: list[tuple[int, ...]]  # output phase combinations that no tap reaches
+
+
+@functools.lru_cache(maxsize=64)
+def _sub_plan(layer: Layer) -> _SubPlan:
+    axes = _axes(layer)
+    ranges = [
+        [(-((r - lo) // s), -((r - lo - n) // s)) for r in range(s)]
+        for s, (lo, _), n in zip(layer.stride, layer.padding, layer.in_spatial, strict=True)
+    ]
+    # Per axis: the sets of phases with equal taps (same q₀ and K_r), that have outputs.
+    sets: list[list[tuple[int, ...]]] = []
+    for a, rng in zip(axes, ranges, strict=True):
+        by_taps: dict[tuple[int, int], list[int]] = {}
+        for p, r in enumerate(a.phases):
+            if rng[r][1] > rng[r][0]:
+                by_taps.setdefault((a.first[p], a.sizes[p]), []).append(p)
+        sets.append([tuple(v) for v in by_taps.values()])
+    per_x, c_y = layer.in_channels // layer.groups, layer.out_channels
+    parts: list[_Part] = []
+    for combo in itertools.product(*sets):
+        starts, crops, pads, sizes = [], [], [], []
+        for phases, a, rng, o in zip(combo, axes, ranges, layer.out_spatial, strict=True):
+            j0 = min(rng[a.phases[p]][0] for p in phases)
+            j1 = max(rng[a.phases[p]][1] for p in phases)
+            size = a.sizes[phases[0]]
+            reach = a.first[phases[0]] + a.dilation * (size - 1)  # the largest shift q
+            # out[u] = x[J0 + u] reads y[J0 + u − reach + d'·m']: padding reach − J0 below.
+            lo = reach - j0
+            hi = (j1 - j0) - o - lo + a.dilation * (size - 1)
+            start, stop = max(0, -lo), o - max(0, -hi)
+            starts.append(j0)
+            crops.append((start, stop))
+            pads.append((max(0, lo), max(0, hi)))
+            sizes.append(size)
+        blocks = math.prod(len(p) for p in combo)
+        spatial = [b - a for a, b in crops]
+        inner = None
+        if all(n >= 1 for n in spatial):  # else every read falls in the padding
+            inner = conv_layer(
+                (c_y, *spatial),
+                (per_x * layer.groups * blocks, c_y // layer.groups, *sizes),
+                padding=tuple(pads),
+                dilation=tuple(a.dilation for a in axes),
+                groups=layer.groups,
+            )
+        parts.append(_Part(list(combo), tuple(starts), tuple(crops), inner))
+    reached = [{a.phases[p] for group in s for p in group} for a, s in zip(axes, sets, strict=True)]
+    empty = [
+        combo
+        for combo in itertools.product(*(range(s) for s in layer.stride))
+        if any(r not in got for r, got in zip(combo, reached, strict=True))
+    ]
+    return _SubPlan(axes, ranges, parts, empty)
+
+
+def _sub_weight(w: Array, axes: Sequence[_Axis], phases: Sequence[tuple[int, ...]]) -> Array:
+    """``(C_in, C_out/G, *P, *K)``: the flipped taps of the chosen ``phases`` of ``w``.
+
+    ``w`` is ``(C_in, C_out/G, *k)`` (transposed layout); phases are indices into
+    each axis's :attr:`_Axis.phases`, all with the same taps.
+    """
+    tables = []
+    for axis, chosen in zip(axes, phases, strict=True):
+        size = axis.sizes[chosen[0]]
+        table = np.zeros((len(chosen), size), dtype=np.intp)
+        for t, (p, m) in enumerate(axis.taps):
+            if p in chosen:
+                table[chosen.index(p), size - 1 - m] = t  # flipped
+        tables.append(table)
+    return _gather(w, tables)
+
+
+def conv_transpose(
+    y: Array, w: Array, layer: Layer, bias: Array | None, *, inner: Inner | None = None
+) -> Array:
+    """``conv_transpose`` of a batch ``y (N, C_in, *spatial)``: stride-1 convolutions per
+    set of output phases, interleaved.
+
+    ``inner(x, w, layer, bias)`` runs each stride-1 *forward* convolution (default
+    :func:`convmat._fast.direct.conv_engine`).
+    """
+    reason = why_not(layer, transposed=True)
+    if reason is not None:
+        raise ValueError(f"layer {reason}")
+    n_batch = y.shape[0]
+    if n_batch == 0:
+        return conv_transpose_engine(y, w, layer, bias)
+    plan = _sub_plan(layer)
+    run = conv_engine if inner is None else inner
+    groups, ndim = layer.groups, layer.ndim
+    c_y, per_x = w.shape[0], w.shape[1]
+    per_y, c_x = c_y // groups, per_x * groups
+    x = np.empty((n_batch, c_x, *layer.in_spatial), dtype=y.dtype)
+    b = None if bias is None else bias.reshape(-1, *(1,) * ndim)
+    for part in plan.parts:
+        counts = [len(p) for p in part.phases]
+        result = None
+        if part.inner is not None:
+            sub = _sub_weight(w, plan.axes, part.phases)  # (C_y, per_x, *P, *K)
+            sub = _to_forward(sub.reshape(groups, per_y, per_x, *sub.shape[2:]), ndim)
+            source = y[_key(slice(None), slice(None), *(slice(a, b) for a, b in part.crop))]
+            result = run(np.ascontiguousarray(source), sub, part.inner, None)
+            result = result.reshape(n_batch, c_x, *counts, *result.shape[2:])
+        for combo in itertools.product(*(range(c) for c in counts)):
+            x_index, j_index = [], []
+            for i, phases, a, rng, s, (lo, _), j_start in zip(
+                combo,
+                part.phases,
+                plan.axes,
+                plan.ranges,
+                layer.stride,
+                layer.padding,
+                part.starts,
+                strict=True,
+            ):
+                r = a.phases[phases[i]]
+                j0, j1 = rng[r]
+                x_index.append(slice(s * j0 + r - lo, None, s) if j1 > j0 else slice(0, 0))
+                j_index.append(slice(j0 - j_start, j1 - j_start))
+            target = x[_key(slice(None), slice(None), *x_index)]
+            if target.size == 0:
+                continue
+            if result is None:
+                target[...] = 0 if b is None else b
+                continue
+            src = result[_key(slice(None), slice(None), *combo, *j_index)]
+            if b is None:
+                np.copyto(target, src)
+            else:
+                np.add(src, b, out=target)
+    for combo in plan.empty:
+        x_index = [
+            slice((r - lo) % s, None, s)
+            for r, s, (lo, _) in zip(combo, layer.stride, layer.padding, strict=True)
+        ]
+        target = x[_key(slice(None), slice(None), *x_index)]
+        target[...] = 0 if b is None else b
+    return x
+
+
+def _to_forward(sub: Array, ndim: int) -> Array:
+    """``(G, C_in/G, C_out/G, *P, *K)`` → the forward weight ``(G·C_out/G·P, C_in/G, *K)``."""
+    groups, per_y, per_x = sub.shape[:3]
+    p_axes = range(3, 3 + ndim)
+    k_axes = range(3 + ndim, 3 + 2 * ndim)
+    order = (0, 2, *p_axes, 1, *k_axes)
+    forward = np.ascontiguousarray(sub.transpose(order))
+    blocks = math.prod(sub.shape[3 : 3 + ndim])
+    return forward.reshape(groups * per_x * blocks, per_y, *sub.shape[3 + ndim :])
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def counts(
+    layer: Layer,
+    n_batch: int,
+    itemsize: int,
+    *,
+    transposed: bool,
+    inner_counts: Callable[[Layer], Counts] | None = None,
+) -> Counts:
+    """The counted work of one call: the rearrangement's passes plus the stride-1 work.
+
+    ``inner_counts(layer)`` counts one stride-1 layer (default: the direct tap
+    sum's counts, :func:`convmat._fast.planner.direct_counts`).
+    """
+    if inner_counts is None:
+        from convmat._fast.planner import direct_counts
+
+        def inner_counts(sub: Layer) -> Counts:
+            return direct_counts(sub, n_batch, itemsize, transposed=False)
+
+    x_items = n_batch * layer.in_channels * math.prod(layer.in_spatial)
+    y_items = n_batch * layer.out_channels * math.prod(layer.out_spatial)
+    parts = [inner_counts(sub) for sub in inner_layers(layer, transposed=transposed)]
+    flops = sum(c.gemm_flops for c in parts)
+    calls = sum(c.gemm_calls for c in parts)
+    stream = sum(c.stream_bytes for c in parts)
+    passes = sum(c.passes for c in parts)
+    fft = sum(c.fft_points for c in parts)
+    work = max((c.work_bytes for c in parts), default=0)
+    if transposed:
+        plan = _sub_plan(layer)
+        # Per part: its result is read once and the output written once (strided copies).
+        result_items = sum(
+            n_batch * sub.out_channels * math.prod(sub.out_spatial)
+            for sub in inner_layers(layer, transposed=True)
+        )
+        stream += itemsize * (result_items + x_items)
+        passes += math.prod(layer.stride) + len(plan.empty)
+        work += itemsize * max(
+            (
+                n_batch * s.out_channels * math.prod(s.out_spatial)
+                for s in inner_layers(layer, transposed=True)
+            ),
+            default=0,
+        )
+    else:
+        sub = _poly_plan(layer).inner
+        planes = n_batch * sub.in_channels * math.prod(sub.in_spatial)
+        pad = 2 * x_items if layer.padding_mode != "zeros" else 0
+        check = x_items if _poly_plan(layer).zeros else 0
+        stream += itemsize * (x_items + planes + pad + check)
+        passes += math.prod(len(a.phases) for a in _poly_plan(layer).axes) * (1 + 2 * layer.ndim)
+        work += itemsize * planes
+    del y_items
+    return Counts(
+        gemm_flops=flops,
+        gemm_calls=calls,
+        stream_bytes=float(stream),
+        passes=passes,
+        fft_points=fft,
+        work_bytes=int(work),
+    )
