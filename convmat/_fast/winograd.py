@@ -63,7 +63,6 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from convmat._fast.cost import Counts
 from convmat._fast.direct import (
@@ -246,10 +245,14 @@ def variant(
 
 
 class _Plan(NamedTuple):
+    """The layout of one call (see :func:`_winograd`), from the geometry alone."""
+
     tiles: tuple[tuple[int, int], ...]  # (m, r) per axis
     alpha: tuple[int, ...]  # m + r − 1 per axis
     grid: tuple[int, ...]  # tiles per axis
-    padded: tuple[int, ...]  # padded input per axis: count·m + r − 1
+    reach: tuple[int, ...]  # ⌊(α − 1)/m⌋: how many tiles further a tile reads per axis
+    rows: tuple[int, ...]  # phase-plane positions per axis: grid + reach
+    pitch: tuple[int, ...]  # flat distance of one position per axis in a plane
     chunk: int  # samples per chunk
 
 
@@ -257,20 +260,46 @@ def _plan(
     tiles: tuple[tuple[int, int], ...], out: Sequence[int], c_in: int, n_batch: int, item: int
 ) -> _Plan:
     alpha = tuple(m + r - 1 for m, r in tiles)
-    count = tuple(-(-o // m) for o, (m, _) in zip(out, tiles, strict=True))
-    padded = tuple(t * m + r - 1 for t, (m, r) in zip(count, tiles, strict=True))
-    per_sample = math.prod(alpha) * c_in * math.prod(count) * item
+    grid = tuple(-(-o // m) for o, (m, _) in zip(out, tiles, strict=True))
+    reach = tuple((a - 1) // m for a, (m, _) in zip(alpha, tiles, strict=True))
+    rows = tuple(t + q for t, q in zip(grid, reach, strict=True))
+    pitch = tuple(math.prod(rows[a + 1 :]) for a in range(len(rows)))
+    per_sample = math.prod(alpha) * c_in * math.prod(rows) * item
     chunk = max(1, min(n_batch, CHUNK_BYTES // max(per_sample, 1)))
-    return _Plan(tiles, alpha, count, padded, chunk)
+    return _Plan(tiles, alpha, grid, reach, rows, pitch, chunk)
+
+
+def _nonzeros(matrix: Array) -> list[list[tuple[Any, int]]]:
+    """Per row of a transform matrix, its ``(coefficient, column)`` pairs."""
+    return [[(v, i) for i, v in enumerate(row) if v != 0] for row in matrix]
+
+
+def _terms(layer: Layer, tiles: Sequence[tuple[int, int]], itemsize: int) -> tuple[int, int]:
+    """How many elementwise terms the input and output transforms add, per plane position."""
+    dtype = np.float32 if itemsize <= 4 else np.float64
+    terms_in = terms_out = 0
+    sizes_in = [m for m, _ in tiles]
+    sizes_out = [m + r - 1 for m, r in tiles]
+    for axis, (m, r) in enumerate(tiles):
+        at, _, bt = transforms(m, r, dtype)
+        before = math.prod(sizes_in[:axis]) * math.prod(sizes_in[axis + 1 :])
+        terms_in += before * sum(len(row) for row in _nonzeros(bt))
+        sizes_in[axis] = m + r - 1
+        before = math.prod(sizes_out[:axis]) * math.prod(sizes_out[axis + 1 :])
+        terms_out += before * sum(len(row) for row in _nonzeros(at))
+        sizes_out[axis] = m
+    _ = layer
+    return terms_in, terms_out
 
 
 def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Counts:
     """The counted work of one call (see :class:`convmat._fast.cost.Counts`).
 
-    GEMM flops: the input transform (one pass per axis, ``α×α`` per tile and
-    channel), the ``α^d·groups`` tap GEMMs and the output transform; streamed
-    bytes: the finiteness check, the padding, the tile gather and the final
-    store. ``work_bytes``: the padded input, the tile buffers and the products.
+    GEMM flops: the ``α^d·groups`` tap GEMMs over the phase-plane positions (a few
+    junk ones included) and the kernel transform. Streamed bytes: the finiteness
+    check, the split into phase planes, the elementwise transforms (each term reads
+    two planes and writes one) and the final store. ``work_bytes``: the planes, the
+    transformed input, the products and the transformed kernel.
     """
     tiles = variant(layer, itemsize, transposed=transposed)
     spatial, out, _ = _geometry(layer, transposed)
@@ -281,36 +310,26 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
     )
     groups = layer.groups
     plan = _plan(tiles, out, c_in, n_batch, itemsize)
-    n_tiles = n_batch * math.prod(plan.grid)
+    positions = n_batch * math.prod(plan.rows)
     alpha_all = math.prod(plan.alpha)
     chunks = -(-n_batch // plan.chunk)
-    flops = 0.0
-    calls = 0
-    for width in (c_in, c_out):  # input transform, then output transform
-        outer = 1
-        for a, (alpha, (m, _)) in enumerate(zip(plan.alpha, tiles, strict=True)):
-            rows = alpha if width == c_in else m
-            inner = math.prod(plan.alpha[a + 1 :])
-            flops += 2.0 * outer * rows * alpha * inner * width * n_tiles
-            calls += outer * chunks
-            outer *= rows
-    flops += 2.0 * alpha_all * (c_out // groups) * c_in * n_tiles
-    calls += alpha_all * groups * chunks
+    taps = math.prod(r for _, r in tiles)
+    flops = 2.0 * alpha_all * (c_out // groups) * c_in * positions
+    flops += 2.0 * alpha_all * taps * c_out * (c_in // groups)
+    terms_in, terms_out = _terms(layer, tiles, itemsize)
     x_bytes = n_batch * c_in * math.prod(spatial) * itemsize
-    pad_bytes = n_batch * c_in * math.prod(plan.padded) * itemsize
-    tile_bytes = alpha_all * c_in * n_tiles * itemsize
     y_bytes = n_batch * c_out * math.prod(out) * itemsize
-    out_tile_bytes = math.prod(m for m, _ in tiles) * c_out * n_tiles * itemsize
-    stream = x_bytes + (x_bytes + pad_bytes) + (pad_bytes + tile_bytes) + out_tile_bytes + y_bytes
-    chunk_in = alpha_all * c_in * plan.chunk * math.prod(plan.grid) * itemsize
-    chunk_out = alpha_all * c_out * plan.chunk * math.prod(plan.grid) * itemsize
-    work = pad_bytes + 2 * max(chunk_in, chunk_out) + chunk_out
-    work += alpha_all * c_out * (c_in // groups) * itemsize  # the transformed kernel
+    planes = math.prod(m for m, _ in tiles) * c_in * positions * itemsize
+    stream = x_bytes + (x_bytes + planes) + y_bytes * 2
+    stream += 3 * itemsize * positions * (terms_in * c_in + terms_out * c_out)
+    per_chunk = plan.chunk * math.prod(plan.rows) * itemsize
+    work = per_chunk * (alpha_all * (2 * c_in + 2 * c_out) + math.prod(m for m, _ in tiles) * c_in)
+    work += alpha_all * c_out * (c_in // groups) * (itemsize + 8)  # the kernel, and in float64
     return Counts(
         gemm_flops=flops,
-        gemm_calls=calls,
+        gemm_calls=chunks * alpha_all * groups + 1,
         stream_bytes=float(stream),
-        passes=2 + chunks * (1 + 2 ** len(tiles)),
+        passes=2 + chunks * (terms_in + terms_out + 2 * math.prod(m for m, _ in tiles)),
         work_bytes=int(work),
     )
 
@@ -322,67 +341,108 @@ def _kernel(w: Array, tiles: Sequence[tuple[int, int]], groups: int, dtype: Any)
     """``G g Gᵀ`` per axis as ``(α^d·G, C_out/G, C_in/G)``: one GEMM with the Kronecker
     product of the ``G``, in float64 (complex128), rounded once to ``dtype``."""
     wide = np.result_type(w.dtype, np.float64)
-    kron = np.ones((1, 1))
+    kron: Array = np.ones((1, 1))
     for m, r in tiles:
         kron = np.kron(kron, transforms(m, r, np.float64)[1])
     c_out, per_in = w.shape[:2]
-    taps = w.reshape(c_out * per_in, -1).astype(wide)
-    u = np.empty((kron.shape[0], c_out * per_in), dtype=wide)
-    np.matmul(kron, taps.T, out=u)
+    taps = np.ascontiguousarray(w.reshape(c_out * per_in, -1).T, dtype=wide)  # (r^d, C·C)
+    u = np.matmul(kron, taps)
     return u.astype(dtype).reshape(kron.shape[0] * groups, c_out // groups, per_in)
 
 
-def _passes(
+def _combine(out: Array, terms: Sequence[tuple[Any, Array]], spare: Array) -> None:
+    """``out = Σ coefficient · array`` with one NumPy pass per term (±1 need no multiply)."""
+    (c0, a0), rest = terms[0], terms[1:]
+    if rest and c0 in (1, -1) and rest[0][0] in (1, -1):
+        (c1, a1), rest = rest[0], rest[1:]
+        if c0 == c1:
+            np.add(a0, a1, out=out)
+        else:
+            np.subtract(a0, a1, out=out)
+        if c0 == -1:
+            np.negative(out, out=out)
+    elif c0 == 1:
+        np.copyto(out, a0)
+    else:
+        np.multiply(a0, c0, out=out)
+    for c, a in rest:
+        if c == 1:
+            out += a
+        elif c == -1:
+            out -= a
+        else:
+            np.multiply(a, c, out=spare)
+            out += spare
+
+
+def _transform(
     source: Array,
     matrices: Sequence[Array],
     sizes: Sequence[int],
-    columns: int,
-    buffers: tuple[str, str],
+    shifts: Sequence[Sequence[int]] | None,
+    length: int,
+    tails: Sequence[int],
+    names: tuple[str, str],
 ) -> Array:
-    """Apply ``matrices[a]`` along axis ``a`` of ``source (α_1, …, α_d, columns)``.
+    """Apply ``matrices[a]`` along axis ``a`` of the components of ``source``.
 
-    One ``np.matmul`` per axis: axis ``a`` viewed as ``(∏ done, α_a, ∏ rest · columns)``
-    and multiplied from the left (a batch of ``∏ done`` GEMMs). Results alternate
-    between two work buffers; returns ``(β_1, …, β_d, columns)``.
+    ``source`` is ``(∏ sizes, length + tails[0])``: one flat plane per combination of
+    per-axis indices. Along axis ``a``, output component ``j`` is
+    ``Σ_i M[j, i] · (component i % s, read shifts[a][i] positions further)`` where ``s``
+    is that axis' input count — the phase planes of the input transform read
+    ``(i mod m, ⌊i / m⌋ tiles on)``; the output transform has no shifts and ``s = α``.
+    Each output component is one elementwise pass per nonzero of ``M``; the last
+    axis writes ``(∏ rows of M, length + tails[-1])``.
     """
+    dims = list(sizes)
     current = source
-    shape = list(sizes)
+    spare = _scratch("winograd_spare", (length + max(tails),), source.dtype)
     for axis, matrix in enumerate(matrices):
-        rows = matrix.shape[0]
-        outer = math.prod(shape[:axis])
-        inner = math.prod(shape[axis + 1 :]) * columns
-        shape[axis] = rows
-        target = _scratch(buffers[axis % 2], (outer, rows, inner), source.dtype)
-        np.matmul(matrix, _view(current, (outer, matrix.shape[1], inner)), out=target)
+        rows = _nonzeros(matrix)
+        count = dims[axis]
+        before, after = math.prod(dims[:axis]), math.prod(dims[axis + 1 :])
+        span = length + tails[axis + 1]
+        dims[axis] = len(rows)
+        target = _scratch(names[axis % 2], (math.prod(dims), span), source.dtype)
+        src = _view(current, (before, count, after, current.shape[-1]))
+        dst = _view(target, (before, len(rows), after, span))
+        for b, j, k in itertools.product(range(before), range(len(rows)), range(after)):
+            terms = []
+            for c, i in rows[j]:
+                shift = 0 if shifts is None else shifts[axis][i]
+                terms.append((c, src[b, i % count, k, shift : shift + span]))
+            _combine(dst[b, j, k], terms, spare[:span])
         current = target
-    return _view(current, (*shape, columns))
+    return current
 
 
-def _fill(xp: Array, x: Array, pads: Sequence[tuple[int, int]]) -> None:
-    """``xp (N, C, *P)``: ``x (N, C, *n)`` at offset ``lo`` (a negative one crops), zeros around."""
-    dst, src = [], []
-    for (lo, _), n, p in zip(pads, x.shape[2:], xp.shape[2:], strict=True):
-        start, stop = max(lo, 0), min(lo + n, p)
-        stop = max(start, stop)
-        dst.append(slice(start, stop))
-        src.append(slice(start - lo, stop - lo))
-    if any(s.stop <= s.start for s in dst):
-        xp[...] = 0
-        return
-    _place(xp, x[_key(slice(None), slice(None), *src)], dst)
+def _split(
+    planes: Array, x: Array, pads: Sequence[tuple[int, int]], plan: _Plan, length: int
+) -> None:
+    """Fill ``planes (∏m, length + tail)`` with the phases of the padded chunk ``x (n, C, *)``.
 
-
-def _pieces(o: int, m: int) -> list[tuple[slice, slice, slice, tuple[int, int]]]:
-    """Per axis, the blocks of the output copied at once: ``(tiles, offsets, outputs,
-    (tiles, offsets) shape)`` — the whole tiles and the partial last one."""
-    whole = o // m
-    blocks = []
-    if whole:
-        blocks.append((slice(0, whole), slice(0, m), slice(0, whole * m), (whole, m)))
-    if o > whole * m:
-        rest = o - whole * m
-        blocks.append((slice(whole, whole + 1), slice(0, rest), slice(whole * m, o), (1, rest)))
-    return blocks
+    Phase ``p`` holds padded position ``m·r + p`` at plane position ``r`` along each
+    axis (channel-major: ``(C, n, *rows)`` flat), zeros outside the data; the tail is zero.
+    """
+    n, channels = x.shape[:2]
+    planes[:, length:] = 0
+    steps = [m for m, _ in plan.tiles]
+    for block, phase in enumerate(itertools.product(*(range(m) for m in steps))):
+        dest = _view(planes[block, :length], (channels, n, *plan.rows))
+        dst, src = [], []
+        for p, m, (lo, _), size, rows in zip(
+            phase, steps, pads, x.shape[2:], plan.rows, strict=True
+        ):
+            first = min(max(-((p - lo) // m), 0), rows)  # ⌈(lo − p) / m⌉, clipped
+            stop = min(max(-((p - lo - size) // m), first), rows)
+            dst.append(slice(first, stop))
+            start = m * first + p - lo
+            src.append(slice(start, start + m * (stop - first), m))
+        if any(d.stop <= d.start for d in dst):
+            dest[...] = 0
+            continue
+        source = x[_key(slice(None), slice(None), *src)]
+        _place(dest, source.transpose(1, 0, *range(2, x.ndim)), dst)
 
 
 def _winograd(
@@ -394,60 +454,61 @@ def _winograd(
     out: Sequence[int],
     tiles: tuple[tuple[int, int], ...],
 ) -> Array:
-    """The stride-1 correlation of ``x (N, C_in, *n)`` with ``w (C_out, C_in/G, *k)``."""
+    """The stride-1 correlation of ``x (N, C_in, *n)`` with ``w (C_out, C_in/G, *k)``.
+
+    ``pads`` are zero paddings per axis (negative: crop); ``out`` the output size.
+    Per chunk of samples: split into phase planes, input transform (elementwise
+    passes), the stacked tap GEMMs, output transform, store phase by phase.
+    """
     n_batch, c_in = x.shape[:2]
     c_out = w.shape[0]
     per_in, per_out = c_in // groups, c_out // groups
-    ndim = len(tiles)
     dtype = x.dtype
     y = np.empty((n_batch, c_out, *out), dtype=dtype)
     if n_batch == 0:
         return y
-    item = dtype.itemsize
-    plan = _plan(tiles, out, c_in, n_batch, item)
-    alpha, count = plan.alpha, plan.grid
-    xp = _scratch("winograd_pad", (n_batch, c_in, *plan.padded), dtype)
-    _fill(xp, x, pads)
+    plan = _plan(tiles, out, c_in, n_batch, dtype.itemsize)
     u = _kernel(w, tiles, groups, dtype)
-    b_t = [transforms(m, r, dtype)[2] for m, r in tiles]
-    a_t = [transforms(m, r, dtype)[0] for m, r in tiles]
-    n_tiles = math.prod(count)
-    strides = xp.strides
-    spatial_strides = strides[2:]
-    tile_strides = tuple(m * s for (m, _), s in zip(tiles, spatial_strides, strict=True))
-    bias_view = None if bias is None else bias.reshape(1, -1, *(1,) * (2 * ndim))
-    blocks = [_pieces(o, m) for o, (m, _) in zip(out, tiles, strict=True)]
+    steps = [m for m, _ in tiles]
+    b_t = [transforms(m, r, dtype)[2].astype(dtype) for m, r in tiles]
+    a_t = [transforms(m, r, dtype)[0].astype(dtype) for m, r in tiles]
+    shifts = [[(i // m) * pitch for i in range(a)] for m, a, pitch in
+              zip(steps, plan.alpha, plan.pitch, strict=True)]  # fmt: skip
+    alpha_all = math.prod(plan.alpha)
+    bias_view = None if bias is None else bias.reshape(1, -1, *(1,) * len(tiles))
     for start in range(0, n_batch, plan.chunk):
         nc = min(plan.chunk, n_batch - start)
-        columns_in = c_in * nc * n_tiles
-        columns_out = c_out * nc * n_tiles
-        # The overlapping tiles of the chunk, (α..., C_in, n, T...), gathered by one copy.
-        view = as_strided(
-            xp[start:],
-            (*alpha, c_in, nc, *count),
-            (*spatial_strides, strides[1], strides[0], *tile_strides),
-            writeable=False,
+        positions = nc * math.prod(plan.rows)
+        # Reads past a plane's end stay within the tail: Σ reach·pitch after each axis.
+        reach = [q * pitch for q, pitch in zip(plan.reach, plan.pitch, strict=True)]
+        tails = [sum(reach[a:]) for a in range(len(tiles) + 1)]
+        planes = _scratch("winograd_planes", (math.prod(steps), c_in * positions + tails[0]), dtype)
+        _split(planes, x[start : start + nc], pads, plan, c_in * positions)
+        v = _transform(
+            planes, b_t, steps, shifts, c_in * positions, tails, ("winograd_a", "winograd_b")
         )
-        gathered = _scratch("winograd_tiles", (*alpha, c_in, nc, *count), dtype)
-        np.copyto(gathered, view)
-        v = _passes(gathered, b_t, alpha, columns_in, ("winograd_a", "winograd_b"))
-        products = _scratch(
-            "winograd_products", (math.prod(alpha) * groups, per_out, nc * n_tiles), dtype
+        products = _scratch("winograd_products", (alpha_all * groups, per_out, positions), dtype)
+        np.matmul(u, _view(v, (alpha_all * groups, per_in, positions)), out=products)
+        result = _transform(
+            _view(products, (alpha_all, c_out * positions)),
+            a_t,
+            plan.alpha,
+            None,
+            c_out * positions,
+            [0] * (len(tiles) + 1),
+            ("winograd_b", "winograd_a"),
         )
-        np.matmul(u, _view(v, (math.prod(alpha) * groups, per_in, nc * n_tiles)), out=products)
-        result = _passes(products, a_t, alpha, columns_out, ("winograd_a", "winograd_b"))
-        result = _view(result, (*(m for m, _ in tiles), c_out, nc, *count))
-        # (u..., C, n, t...) -> (n, C, t_1, u_1, ..., t_d, u_d), block by block.
-        order = (ndim + 1, ndim, *itertools.chain(*((ndim + 2 + a, a) for a in range(ndim))))
+        # Output phase q holds y[m·t + q] at tile t: one strided copy per phase.
         target = y[start : start + nc]
-        for combo in itertools.product(*blocks):
-            src = result[
-                _key(*(b[1] for b in combo), slice(None), slice(None), *(b[0] for b in combo))
-            ].transpose(order)
-            dst = _view(
-                target[_key(slice(None), slice(None), *(b[2] for b in combo))],
-                (nc, c_out, *itertools.chain(*(b[3] for b in combo))),
-            )
+        for block, phase in enumerate(itertools.product(*(range(m) for m in steps))):
+            counts_ = [-(-(o - q) // m) for o, q, m in zip(out, phase, steps, strict=True)]
+            if min(counts_) <= 0:
+                continue
+            grid = _view(result[block], (c_out, nc, *plan.rows))
+            src = grid[_key(slice(None), slice(None), *(slice(0, c) for c in counts_))]
+            src = src.transpose(1, 0, *range(2, src.ndim))
+            every = (slice(q, None, m) for q, m in zip(phase, steps, strict=True))
+            dst = target[_key(slice(None), slice(None), *every)]
             if bias_view is None:
                 np.copyto(dst, src)
             else:
