@@ -24,6 +24,7 @@ from convmat._checkerboard import (
 from convmat._demo import SuperResolution, load_photo, superres_demo
 from convmat._fast import conv, conv_transpose, zero_insert
 from convmat._flax import from_flax
+from convmat._frames import Frame, Frames, frames
 from convmat._keras import from_keras, to_channels_first
 from convmat._lax import lax_conv_matrix, lax_conv_transpose_matrix
 from convmat._learn import KernelFit, fit_kernel, weight_matrix
@@ -76,6 +77,8 @@ __all__ = [
     "ConvTransposeUpsampler",
     "DeconvolutionReport",
     "DeconvolveResult",
+    "Frame",
+    "Frames",
     "KernelFit",
     "LayerSpec",
     "MapLayer",
@@ -103,6 +106,7 @@ __all__ = [
     "deconvolve",
     "fit_kernel",
     "fold",
+    "frames",
     "from_flax",
     "from_keras",
     "from_torch",
