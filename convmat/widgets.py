@@ -55,6 +55,7 @@ __all__ = [
     "explore",
     "formula",
     "formula_latex",
+    "layer_frames",
     "matrix",
     "state",
 ]
@@ -500,10 +501,12 @@ def formula_latex(st: State, cell: Any) -> str:
 
 def _check_figure(figure: Any, caller: str) -> None:
     require_matplotlib(f"convmat.widgets.{caller}")
-    from matplotlib.figure import Figure
+    from matplotlib.figure import FigureBase
 
-    if not isinstance(figure, Figure):
-        raise TypeError(f"figure must be a matplotlib Figure; got {type(figure).__name__}")
+    if not isinstance(figure, FigureBase):
+        raise TypeError(
+            f"figure must be a matplotlib Figure or SubFigure; got {type(figure).__name__}"
+        )
 
 
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -623,7 +626,7 @@ def draw(st: State, step: Any, figure: Figure) -> list[Axes]:
         A state that makes a layer.
     step : int
         The frame, ``0 <= step < len(layer_frames(st))``.
-    figure : matplotlib.figure.Figure
+    figure : matplotlib.figure.Figure or SubFigure
         Where to draw; cleared first.
 
     Returns
@@ -638,7 +641,7 @@ def draw(st: State, step: Any, figure: Figure) -> list[Axes]:
     ValueError
         If the state makes no layer or ``step`` is not a frame.
     TypeError
-        If ``step`` is not an int or ``figure`` not a matplotlib Figure.
+        If ``step`` is not an int or ``figure`` not a matplotlib Figure or SubFigure.
     ModuleNotFoundError
         When matplotlib is not installed.
 
@@ -658,7 +661,8 @@ def draw(st: State, step: Any, figure: Figure) -> list[Axes]:
     _check_figure(figure, "draw")
     frame = frames[n]
     figure.clear()
-    figure.set_layout_engine("constrained")
+    if hasattr(figure, "set_layout_engine"):  # a Figure; a SubFigure follows its parent
+        figure.set_layout_engine("constrained")
     on_output = frames.transposed and frames.view in ("scatter", "matrix")
     matrix_panel = frames.view == "matrix"
     in_shape, out_shape, k = frames.input_shape, frames.output_shape, frames.kernel_size
@@ -797,7 +801,7 @@ def draw_overlap(st: State, figure: Figure) -> Axes:
     ----------
     st : State
         A state that makes a layer.
-    figure : matplotlib.figure.Figure
+    figure : matplotlib.figure.Figure or SubFigure
         Where to draw; cleared first.
 
     Returns
@@ -809,7 +813,7 @@ def draw_overlap(st: State, figure: Figure) -> Axes:
     ValueError
         If the state makes no layer.
     TypeError
-        If ``figure`` is not a matplotlib Figure.
+        If ``figure`` is not a matplotlib Figure or SubFigure.
 
     Examples
     --------
@@ -879,7 +883,7 @@ def draw_matrix(st: State, cell: Any, figure: Figure) -> Axes:
         A state that makes a layer.
     cell : int or sequence of int
         The output cell whose row is marked (flat in C order, or one index per axis).
-    figure : matplotlib.figure.Figure
+    figure : matplotlib.figure.Figure or SubFigure
         Where to draw; cleared first.
 
     Returns
@@ -928,14 +932,16 @@ def _spy_marked(
     from convmat import plot
 
     plot.spy(ax, m, title=title)
+    if max(m.shape) > 3 * min(m.shape):  # a long thin matrix fills the panel instead
+        ax.set_aspect("auto")
     size = float(np.clip(100 / max(m.shape), 1, 6))
     if row is not None:
-        band = ax.axhspan(row - 0.5, row + 0.5, color=SELECTED, alpha=0.2, lw=0)
+        band = ax.axhspan(row - 0.5, row + 0.5, color=SELECTED, alpha=0.3, lw=0)
         cols = m.indices[m.indptr[row] : m.indptr[row + 1]]
         rows = np.full(cols.size, row)
     else:
         assert col is not None
-        band = ax.axvspan(col - 0.5, col + 0.5, color=SELECTED, alpha=0.2, lw=0)
+        band = ax.axvspan(col - 0.5, col + 0.5, color=SELECTED, alpha=0.3, lw=0)
         rows = np.flatnonzero(m[:, [col]].toarray().ravel())
         cols = np.full(rows.size, col)
     band.set_gid("selected")

@@ -331,7 +331,9 @@ def test_draw_matrix_refuses_a_cell_outside_the_output() -> None:
     s = widgets.state(input_size=(3, 3), kernel_size=2)
     with pytest.raises(ValueError, match=r"cell must be a flat index in \[0, 4\)"):
         widgets.draw_matrix(s, 4, Figure())
-    with pytest.raises(TypeError, match=r"figure must be a matplotlib Figure; got Axes"):
+    with pytest.raises(
+        TypeError, match=r"figure must be a matplotlib Figure or SubFig.*; got Axes"
+    ):
         widgets.draw_matrix(s, 0, Figure().subplots())
 
 
@@ -449,7 +451,7 @@ def test_draw_refuses_a_step_that_is_not_a_frame_and_what_is_not_a_figure() -> N
         widgets.draw(s, 2, Figure())
     with pytest.raises(TypeError, match=r"step must be an int"):
         widgets.draw(s, 0.0, Figure())
-    with pytest.raises(TypeError, match=r"figure must be a matplotlib Figure; got NoneType"):
+    with pytest.raises(TypeError, match=r"figure must be a matplotlib Figure or .*; got NoneType"):
         widgets.draw(s, 0, None)  # type: ignore[arg-type]
 
 
