@@ -86,7 +86,7 @@ def _products(
     of ``weights (C, M, T)``, ``out`` ``(C, M, ·)``. Band by band of channels and
     columns: gather the shifted rows into one work buffer, one ``np.matmul``.
     """
-    channels, m, n_taps = weights.shape
+    channels, _, n_taps = weights.shape
     band, columns = _bands(channels, n_taps, length, out.itemsize)
     col = _scratch("depthwise_columns", (band, n_taps, columns), out.dtype)
     for c0 in range(0, channels, band):
