@@ -235,7 +235,7 @@ def test_counts_and_tiles(kwargs: dict[str, Any], n_batch: int, transposed: bool
     assert counted == fft.counts(layer, n_batch, 4, transposed=transposed)
     tiling = fft._shape(layer, n_batch, transposed, None)
     split = fft._phases(layer)
-    needed = fft._planes(layer, split) if transposed else layer.out_spatial
+    needed = fft._planes(layer, split)[1] if transposed else layer.out_spatial
     for t, b, f, q, o in zip(
         tiling.tiles, tiling.block, tiling.fft, split.reach, needed, strict=True
     ):

@@ -60,6 +60,7 @@ from convmat._fast.direct import (
     _clip,
     _key,
     _place,
+    _view,
     conv_engine,
     conv_transpose_engine,
 )
@@ -193,19 +194,22 @@ def _shape(layer: Layer, n_batch: int, transposed: bool, block: int | None) -> _
     fixed = c_out * c_in // groups
     if transposed:
         return _tiling(
-            _planes(layer, split), split.reach, n_batch * (c_in + c_out), fixed, pairs, block
+            _planes(layer, split)[1], split.reach, n_batch * (c_in + c_out), fixed, pairs, block
         )
     return _tiling(layer.out_spatial, split.reach, n_batch * (c_in + c_out), fixed, pairs, block)
 
 
-def _planes(layer: Layer, split: _Phases) -> tuple[int, ...]:
-    """Plane positions the transposed layer must produce (per axis, over its phases)."""
-    return tuple(
-        max(-((r - lo - n) // s) for r in phases)
-        for phases, s, (lo, _), n in zip(
-            split.phases, layer.stride, layer.padding, layer.in_spatial, strict=True
-        )
-    )
+def _planes(layer: Layer, split: _Phases) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The plane positions the transposed layer must produce: per axis the first
+    one and how many (over its phases; output ``i = s·j + r − lo``)."""
+    first, span = [], []
+    for phases, s, (lo, _), n in zip(
+        split.phases, layer.stride, layer.padding, layer.in_spatial, strict=True
+    ):
+        j0 = min(-((r - lo) // s) for r in phases)
+        first.append(j0)
+        span.append(max(1, *(-((r - lo - n) // s) - j0 for r in phases)))
+    return tuple(first), tuple(span)
 
 
 # --------------------------------------------------------------------------- the correlation
@@ -242,6 +246,9 @@ def _contract(a: Array, h: Array) -> Array:
     freqs = math.prod(half)
     a3 = a.reshape(n_batch, groups, c_in, -1, freqs)
     h3 = h.reshape(groups, c_out, c_in, 1, freqs)
+    if c_out == c_in == 1:  # one channel pair: in place, no fresh memory to fault in
+        np.multiply(a3[:, :, 0], h3[:, 0, 0], out=a3[:, :, 0])
+        return a
     if c_out * c_in <= PAIR_LIMIT:
         y = np.empty((n_batch, groups, c_out, *a3.shape[3:]), dtype=a.dtype)
         tmp = np.empty_like(a3[:, :, 0]) if c_in > 1 else None
@@ -262,24 +269,41 @@ def _contract(a: Array, h: Array) -> Array:
     return result
 
 
-def _correlate(a: Array, kern: Array, tiling: _Tiling, *, conjugate: bool, workers: int) -> Array:
+def _parts(tiles: int, block: int, length: int) -> list[tuple[int, int, int]]:
+    """Along one axis: runs ``(t0, t1, b)`` of tiles whose first ``b`` outputs are kept
+    (the full tiles, then a last, shorter one when ``length`` is not a multiple)."""
+    last = length - (tiles - 1) * block
+    if last == block:
+        return [(0, tiles, block)]
+    return [(0, tiles - 1, block), (tiles - 1, tiles, last)] if tiles > 1 else [(0, 1, last)]
+
+
+def _correlate(
+    a: Array,
+    kern: Array,
+    tiling: _Tiling,
+    dest: Array,
+    bias: Array | None,
+    *,
+    workers: int,
+) -> None:
     """Stride-1 correlation of zero-padded planes ``a (N, G, Ci, *padded)`` with ``kern``.
 
-    ``kern`` is ``(G, Co, Ci, *Q)``; returns ``(N, G·Co, *(T·B))``: output ``o``
-    is ``Σ_{i,q} kern[o, i, q] · a[i, o + q]`` (``conjugate``: the spectrum is
-    conjugated, a correlation; otherwise a convolution, for an already flipped kernel).
+    ``kern`` is ``(G, Co, Ci, *Q)``; writes ``dest (N, G, Co, *out)`` (plus ``bias``,
+    ``(G, Co)``): ``dest[o] = Σ_{i,q} kern[o, i, q] · a[i, o + q]``. Each tile's first
+    ``B`` outputs go straight to their place in ``dest`` (no tiled work array).
     """
     n_batch, groups, c_in = a.shape[:3]
     c_out = kern.shape[1]
     ndim = kern.ndim - 3
     axes = tuple(range(-ndim, 0))
     tiles, block, fft = tiling
-    # The kernel spectrum axis by axis: each transform runs on Q-long lines of the others.
+    # The kernel spectrum axis by axis: each transform runs on Q-long lines of the others;
+    # conjugated, the product correlates.
     h = sfft.rfft(kern, n=fft[-1], axis=-1, workers=workers)
     for axis in range(ndim - 1):
         h = sfft.fft(h, n=fft[axis], axis=axis - ndim, workers=workers, overwrite_x=True)
-    if conjugate:
-        np.conjugate(h, out=h)
+    np.conjugate(h, out=h)
     # Overlapping windows: tile t reads positions [t·B, t·B + F) of every axis.
     strides = a.strides[3:]
     windows = np.lib.stride_tricks.as_strided(
@@ -288,27 +312,62 @@ def _correlate(a: Array, kern: Array, tiling: _Tiling, *, conjugate: bool, worke
         strides=(*a.strides[:3], *(b * st for b, st in zip(block, strides, strict=True)), *strides),
         writeable=False,
     )
-    out = np.empty(
-        (n_batch, groups, c_out, *itertools.chain(*zip(tiles, block, strict=True))), dtype=a.dtype
-    )
-    order = (0, 1, 2, *range(3, 3 + 2 * ndim, 2), *range(4, 4 + 2 * ndim, 2))
-    tiled = out.transpose(order)  # (N, G, Co, *T, *B), a view
     half = math.prod(fft[:-1]) * (fft[-1] // 2 + 1)
     row = groups * (c_in + c_out) * math.prod(tiles[1:]) * half * 2 * a.itemsize
     rows = max(1, CHUNK_BYTES // row)
     samples = max(1, rows // tiles[0])
     rows = min(rows, tiles[0])
-    crop = _key(..., *(slice(0, b) for b in block))
+    parts = [_parts(t, b, o) for t, b, o in zip(tiles, block, dest.shape[3:], strict=True)]
+    b_view = None if bias is None else bias.reshape(groups, c_out, *(1,) * (2 * ndim))
     for n0 in range(0, n_batch, samples):
         for t0 in range(0, tiles[0], rows):
             box = _key(slice(n0, n0 + samples), slice(None), slice(None), slice(t0, t0 + rows))
             spectra = sfft.rfftn(windows[box], axes=axes, workers=workers)
             product = _contract(spectra, h)
             del spectra
-            tiled[box] = sfft.irfftn(product, s=fft, axes=axes, workers=workers, overwrite_x=True)[
-                crop
-            ]
-    return out.reshape(n_batch, groups * c_out, *(t * b for t, b in zip(tiles, block, strict=True)))
+            result = sfft.irfftn(product, s=fft, axes=axes, workers=workers, overwrite_x=True)
+            del product
+            lead = dest[n0 : n0 + samples]
+            for combo in itertools.product(*parts):
+                first = combo[0]
+                start, stop = max(first[0], t0), min(first[1], t0 + rows)
+                if stop <= start:
+                    continue
+                runs = [(start, stop, first[2]), *combo[1:]]
+                src = result[
+                    _key(
+                        slice(None),
+                        slice(None),
+                        slice(None),
+                        slice(start - t0, stop - t0),
+                        *(slice(u0, u1) for u0, u1, _ in runs[1:]),
+                        *(slice(0, b) for _, _, b in runs),
+                    )
+                ]
+                # The run's outputs in dest, split into (tiles, kept) per axis.
+                region = lead[
+                    _key(
+                        ...,
+                        *(
+                            slice(u0 * bl, u0 * bl + (u1 - u0 - 1) * bl + b)
+                            for (u0, u1, b), bl in zip(runs, block, strict=True)
+                        ),
+                    )
+                ]
+                split = _view(
+                    region,
+                    (
+                        *region.shape[:3],
+                        *itertools.chain(*((u1 - u0, b) for u0, u1, b in runs)),
+                    ),
+                )
+                target = split.transpose(
+                    0, 1, 2, *range(3, 3 + 2 * ndim, 2), *range(4, 4 + 2 * ndim, 2)
+                )
+                if b_view is None:
+                    np.copyto(target, src)
+                else:
+                    np.add(src, b_view, out=target)
 
 
 # --------------------------------------------------------------------------- the layer
@@ -366,13 +425,9 @@ def conv(
         _place(dest, source[_key(..., *src_index)], dst_index)
     kern = _phase_kernel(w, layer, split)
     flat = planes.reshape(n_batch, groups, -1, *padded)
-    full = _correlate(flat, kern, tiling, conjugate=True, workers=workers)
     y = np.empty((n_batch, layer.out_channels, *layer.out_spatial), dtype=x.dtype)
-    crop = full[_key(..., *(slice(0, o) for o in layer.out_spatial))]
-    if bias is None:
-        np.copyto(y, crop)
-    else:
-        np.add(crop, bias.reshape(-1, *(1,) * layer.ndim), out=y)
+    dest = y.reshape(n_batch, groups, -1, *layer.out_spatial)
+    _correlate(flat, kern, tiling, dest, bias, workers=workers)
     return y
 
 
@@ -400,30 +455,38 @@ def conv_transpose(
     kern = _phase_kernel(w, layer, split).swapaxes(1, 2)
     kern = kern[_key(..., *(slice(None, None, -1) for _ in range(ndim)))]
     padded = tiling.padded
+    first, span = _planes(layer, split)
     source = y.reshape(n_batch, groups, per_y, *layer.out_spatial)
     dst_index, src_index = [], []
-    for q, o, length in zip(reach, layer.out_spatial, padded, strict=True):
-        start, stop = _clip(q - 1, q - 1 + o, length)
+    for q, o, length, j0 in zip(reach, layer.out_spatial, padded, first, strict=True):
+        # Plane position j0 + j' reads y[j0 + j' − q]: y starts at Q − 1 − j0.
+        off = q - 1 - j0
+        start, stop = _clip(off, off + o, length)
         dst_index.append(slice(start, stop))
-        src_index.append(slice(0, stop - start))
+        src_index.append(slice(start - off, stop - off))
     shifted = np.empty((n_batch, groups, per_y, *padded), dtype=y.dtype)
     _place(shifted, source[_key(..., *src_index)], dst_index)
-    full = _correlate(shifted, np.ascontiguousarray(kern), tiling, conjugate=True, workers=workers)
-    planes = full.reshape(n_batch, groups, per_x, *split.counts, *full.shape[2:])
-
+    kern = np.ascontiguousarray(kern)
     c_x = groups * per_x
     x = np.empty((n_batch, c_x, *layer.in_spatial), dtype=y.dtype)
     target_all = x.reshape(n_batch, groups, per_x, *layer.in_spatial)
+    if all(s == 1 for s in layer.stride):  # one phase: the planes are the result
+        _correlate(shifted, kern, tiling, target_all, bias, workers=workers)
+        return x
+    planes = np.empty((n_batch, groups, per_x, *split.counts, *span), dtype=y.dtype)
+    _correlate(
+        shifted, kern, tiling, planes.reshape(n_batch, groups, -1, *span), None, workers=workers
+    )
     b = None if bias is None else bias.reshape(groups, per_x, *(1,) * ndim)
     for combo in itertools.product(*(range(s) for s in layer.stride)):
         x_index, j_index, where = [], [], []
-        for r, s, (lo, _), n, phases in zip(
-            combo, layer.stride, layer.padding, layer.in_spatial, split.phases, strict=True
+        for r, s, (lo, _), n, phases, jmin in zip(
+            combo, layer.stride, layer.padding, layer.in_spatial, split.phases, first, strict=True
         ):
             # Output index i = s·j + r − lo: the first i >= 0 of this phase, and its j.
             i0 = (r - lo) % s
             count = len(range(i0, n, s))
-            j0 = (i0 + lo - r) // s
+            j0 = (i0 + lo - r) // s - jmin
             x_index.append(slice(i0, n, s))
             j_index.append(slice(j0, j0 + count))
             where.append(phases.index(r) if r in phases else None)
