@@ -537,20 +537,28 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
     blocks = math.prod(t * b for t, b in zip(tiling.tiles, tiling.block, strict=True))
     x_size = n_batch * layer.in_channels * math.prod(layer.in_spatial)
     y_size = n_batch * layer.out_channels * math.prod(layer.out_spatial)
-    planes = n_batch * c_in * padded
-    result = n_batch * c_out * blocks
-    # Pack: read the input, write the planes; store: read the tiled result, write the output.
-    stream = itemsize * (x_size + planes + result + y_size)
+    source, target = (y_size, x_size) if transposed else (x_size, y_size)
+    planes = n_batch * c_in * padded  # the zero-padded (phase-split) input of the correlation
+    kept = n_batch * c_out * blocks  # the tiles' kept outputs, read back from the transforms
+    # Pack: read the input, write the planes; store: read the kept outputs, write the result.
+    stream = source + planes + kept + target
+    passes = 2
+    spread = transposed and any(st > 1 for st in layer.stride)
+    if spread:  # the output phases, interleaved into the result (depth-to-space)
+        stream += kept + target
+        passes += math.prod(layer.stride)
+    stream *= itemsize
     # Pair-wise products read two spectra and write one per pair (complex: 2 items each).
-    passes = 2 + (2 * pairs if small else 0)
     if small:
+        passes += 2 * pairs
         stream += 3 * 2 * itemsize * n_batch * pairs * tiles * freqs
     chunk = min(CHUNK_BYTES, 2 * itemsize * n_batch * (c_in + c_out) * tiles * freqs)
+    work = itemsize * (planes + (kept if spread else 0)) + 2 * chunk + 2 * itemsize * pairs * freqs
     return Counts(
         gemm_flops=8.0 * n_batch * pairs * tiles * freqs,
         gemm_calls=0 if small else groups * freqs,
         stream_bytes=float(stream),
         passes=passes,
         fft_points=float(transforms * points * math.log2(max(points, 2))),
-        work_bytes=itemsize * (planes + result) + 2 * chunk + 2 * itemsize * pairs * freqs,
+        work_bytes=work,
     )
