@@ -383,3 +383,17 @@ def test_counts() -> None:
     assert c.work_bytes > 8 * 64 * 58 * 58 * 4  # the padded input at least
     back = conv_transpose_layer((64, 56, 56), (64, 64, 3, 3), padding=1)
     assert winograd.counts(back, 8, 4, transposed=True).gemm_flops == c.gemm_flops
+
+
+@pytest.mark.parametrize("limit", [1, 3000, 40000])
+def test_blocks_of_samples_and_bands(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    """Small blocks (bands of tile rows, single samples) give the same numbers."""
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", limit)
+    rng = np.random.default_rng(7)
+    layer = conv_layer((4, 13, 7, 6), (4, 2, 3, 3, 2), padding=((2, 0), (1, 1), (0, 3)), groups=2)
+    x, w, b = _arrays(rng, layer, 3, True, False)
+    assert _error(winograd.conv(x, w, layer, b), direct.conv_engine(x, w, layer, b)) <= 1e-12
+    back = conv_transpose_layer((4, 13, 7, 6), (4, 2, 3, 3, 2), padding=2, groups=2)
+    y, w, b = _arrays(rng, back, 2, True, True)
+    got = winograd.conv_transpose(y, w, back, b)
+    assert _error(got, direct.conv_transpose_engine(y, w, back, b)) <= 1e-12

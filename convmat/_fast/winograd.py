@@ -104,7 +104,7 @@ TILES: dict[str, dict[int, tuple[int, ...]]] = {
     "f4": {2: (2, 3), 3: (2,), 4: (2,)},
     "f8": {2: (2, 3, 4, 5, 6), 3: (2, 3, 4), 4: (2, 3, 4), 5: (2, 3), 6: (2,), 7: (2,)},
 }
-CHUNK_BYTES = 2 * 2**20  # transformed input per chunk of samples (kept in L2/L3)
+CHUNK_BYTES = 32 * 2**20  # transformed input per block (direct.SCRATCH_LIMIT: reused buffers)
 
 
 # --------------------------------------------------------------------------- the transforms
@@ -393,7 +393,6 @@ def _transform(
     """
     dims = list(sizes)
     current = source
-    spare = _scratch("winograd_spare", (length + max(tails),), source.dtype)
     for axis, matrix in enumerate(matrices):
         rows = _nonzeros(matrix)
         count = dims[axis]
@@ -403,12 +402,13 @@ def _transform(
         target = _scratch(names[axis % 2], (math.prod(dims), span), source.dtype)
         src = _view(current, (before, count, after, current.shape[-1]))
         dst = _view(target, (before, len(rows), after, span))
-        for b, j, k in itertools.product(range(before), range(len(rows)), range(after)):
+        spare = _scratch("winograd_spare", (before, after, span), source.dtype)
+        for j, row in enumerate(rows):  # all components of the other axes at once
             terms = []
-            for c, i in rows[j]:
+            for c, i in row:
                 shift = 0 if shifts is None else shifts[axis][i]
-                terms.append((c, src[b, i % count, k, shift : shift + span]))
-            _combine(dst[b, j, k], terms, spare[:span])
+                terms.append((c, src[:, i % count, :, shift : shift + span]))
+            _combine(dst[:, j], terms, spare)
         current = target
     return current
 
@@ -442,6 +442,17 @@ def _split(
         _place(dest, source.transpose(1, 0, *range(2, x.ndim)), dst)
 
 
+def _chunks(plan: _Plan, c_in: int, n_batch: int, item: int) -> tuple[int, int]:
+    """``(samples, tile rows)`` per block: the transformed input of a block stays near
+    ``CHUNK_BYTES`` (whole samples when one fits, else bands of the first axis' tiles)."""
+    alpha_all = math.prod(plan.alpha)
+    per_sample = alpha_all * c_in * math.prod(plan.rows) * item
+    if per_sample <= CHUNK_BYTES:
+        return max(1, min(n_batch, CHUNK_BYTES // per_sample)), plan.grid[0]
+    per_row = alpha_all * c_in * math.prod(plan.rows[1:]) * item
+    return 1, max(1, CHUNK_BYTES // per_row - plan.reach[0])
+
+
 def _winograd(
     x: Array,
     w: Array,
@@ -454,63 +465,96 @@ def _winograd(
     """The stride-1 correlation of ``x (N, C_in, *n)`` with ``w (C_out, C_in/G, *k)``.
 
     ``pads`` are zero paddings per axis (negative: crop); ``out`` the output size.
-    Per chunk of samples: split into phase planes, input transform (elementwise
-    passes), the stacked tap GEMMs, output transform, store phase by phase.
+    Block by block (a few samples, or a band of tile rows of one sample, so the
+    intermediates stay in cache): :func:`_block`.
     """
     n_batch, c_in = x.shape[:2]
     c_out = w.shape[0]
-    per_in, per_out = c_in // groups, c_out // groups
     dtype = x.dtype
     y = np.empty((n_batch, c_out, *out), dtype=dtype)
     if n_batch == 0:
         return y
     plan = _plan(tiles, out, c_in, n_batch, dtype.itemsize)
+    samples, band = _chunks(plan, c_in, n_batch, dtype.itemsize)
     u = _kernel(w, tiles, groups, dtype)
+    bias_view = None if bias is None else bias.reshape(1, -1, *(1,) * len(tiles))
+    (m, r), (lo, _), size = tiles[0], pads[0], x.shape[2]
+    for start in range(0, n_batch, samples):
+        for t0 in range(0, plan.grid[0], band):
+            t1 = min(t0 + band, plan.grid[0])
+            # The band's tiles read padded positions [m·t0, m·t1 + r − 1) of the first axis.
+            first, stop = m * t0 - lo, m * t1 + r - 1 - lo
+            a, b = min(max(first, 0), size), min(max(stop, 0), size)
+            o0, o1 = m * t0, min(m * t1, out[0])
+            _block(
+                x[start : start + samples, :, a : max(a, b)],
+                u,
+                [(a - first, 0), *pads[1:]],
+                tiles,
+                groups,
+                y[start : start + samples, :, o0:o1],
+                bias_view,
+            )
+    return y
+
+
+def _block(
+    x: Array,
+    u: Array,
+    pads: Sequence[tuple[int, int]],
+    tiles: tuple[tuple[int, int], ...],
+    groups: int,
+    y: Array,
+    bias: Array | None,
+) -> None:
+    """``y (n, C_out, *out)`` = the correlation of ``x`` (padded by ``pads``) by the
+    transformed kernel ``u``: split into phase planes, input transform (elementwise
+    passes), the stacked tap GEMMs, output transform, store phase by phase."""
+    nc, c_in = x.shape[:2]
+    c_out, out = y.shape[1], y.shape[2:]
+    per_in, per_out = c_in // groups, c_out // groups
+    dtype = x.dtype
+    plan = _plan(tiles, out, c_in, nc, dtype.itemsize)
     steps = [m for m, _ in tiles]
-    b_t = [transforms(m, r, dtype)[2].astype(dtype) for m, r in tiles]
-    a_t = [transforms(m, r, dtype)[0].astype(dtype) for m, r in tiles]
+    b_t = [transforms(m, r, dtype)[2] for m, r in tiles]
+    a_t = [transforms(m, r, dtype)[0] for m, r in tiles]
     shifts = [[(i // m) * pitch for i in range(a)] for m, a, pitch in
               zip(steps, plan.alpha, plan.pitch, strict=True)]  # fmt: skip
     alpha_all = math.prod(plan.alpha)
-    bias_view = None if bias is None else bias.reshape(1, -1, *(1,) * len(tiles))
-    for start in range(0, n_batch, plan.chunk):
-        nc = min(plan.chunk, n_batch - start)
-        positions = nc * math.prod(plan.rows)
-        # Reads past a plane's end stay within the tail: Σ reach·pitch after each axis.
-        reach = [q * pitch for q, pitch in zip(plan.reach, plan.pitch, strict=True)]
-        tails = [sum(reach[a:]) for a in range(len(tiles) + 1)]
-        planes = _scratch("winograd_planes", (math.prod(steps), c_in * positions + tails[0]), dtype)
-        _split(planes, x[start : start + nc], pads, plan, c_in * positions)
-        v = _transform(
-            planes, b_t, steps, shifts, c_in * positions, tails, ("winograd_a", "winograd_b")
-        )
-        products = _scratch("winograd_products", (alpha_all * groups, per_out, positions), dtype)
-        np.matmul(u, _view(v, (alpha_all * groups, per_in, positions)), out=products)
-        result = _transform(
-            _view(products, (alpha_all, c_out * positions)),
-            a_t,
-            plan.alpha,
-            None,
-            c_out * positions,
-            [0] * (len(tiles) + 1),
-            ("winograd_b", "winograd_a"),
-        )
-        # Output phase q holds y[m·t + q] at tile t: one strided copy per phase.
-        target = y[start : start + nc]
-        for block, phase in enumerate(itertools.product(*(range(m) for m in steps))):
-            counts_ = [-(-(o - q) // m) for o, q, m in zip(out, phase, steps, strict=True)]
-            if min(counts_) <= 0:
-                continue
-            grid = _view(result[block], (c_out, nc, *plan.rows))
-            src = grid[_key(slice(None), slice(None), *(slice(0, c) for c in counts_))]
-            src = src.transpose(1, 0, *range(2, src.ndim))
-            every = (slice(q, None, m) for q, m in zip(phase, steps, strict=True))
-            dst = target[_key(slice(None), slice(None), *every)]
-            if bias_view is None:
-                np.copyto(dst, src)
-            else:
-                np.add(src, bias_view, out=dst)
-    return y
+    positions = nc * math.prod(plan.rows)
+    # Reads past a plane's end stay within the tail: Σ reach·pitch after each axis.
+    reach = [q * pitch for q, pitch in zip(plan.reach, plan.pitch, strict=True)]
+    tails = [sum(reach[a:]) for a in range(len(tiles) + 1)]
+    planes = _scratch("winograd_planes", (math.prod(steps), c_in * positions + tails[0]), dtype)
+    _split(planes, x, pads, plan, c_in * positions)
+    v = _transform(
+        planes, b_t, steps, shifts, c_in * positions, tails, ("winograd_a", "winograd_b")
+    )
+    products = _scratch("winograd_products", (alpha_all * groups, per_out, positions), dtype)
+    np.matmul(u, _view(v, (alpha_all * groups, per_in, positions)), out=products)
+    result = _transform(
+        _view(products, (alpha_all, c_out * positions)),
+        a_t,
+        plan.alpha,
+        None,
+        c_out * positions,
+        [0] * (len(tiles) + 1),
+        ("winograd_b", "winograd_a"),
+    )
+    # Output phase q holds y[m·t + q] at tile t: one strided copy per phase.
+    for block, phase in enumerate(itertools.product(*(range(m) for m in steps))):
+        counts_ = [-(-(o - q) // m) for o, q, m in zip(out, phase, steps, strict=True)]
+        if min(counts_) <= 0:
+            continue
+        grid = _view(result[block], (c_out, nc, *plan.rows))
+        src = grid[_key(slice(None), slice(None), *(slice(0, c) for c in counts_))]
+        src = src.transpose(1, 0, *range(2, src.ndim))
+        every = (slice(q, None, m) for q, m in zip(phase, steps, strict=True))
+        dst = y[_key(slice(None), slice(None), *every)]
+        if bias is None:
+            np.copyto(dst, src)
+        else:
+            np.add(src, bias, out=dst)
 
 
 def _finite(*arrays: Array) -> bool:
