@@ -2,7 +2,8 @@
 
 Verbs: ``explain`` (a layer's formulas, steps and matrix), ``shape`` (the sizes
 through a stack of layers, and the output_padding that restores them), ``overlap``
-(the checkerboard counts of a transposed convolution) and ``demo``.
+(the checkerboard counts of a transposed convolution), ``animate`` (a layer's window or
+scatter drawn frame by frame into a GIF, MP4 or PNG strip) and ``demo``.
 Bad arguments print one line and exit with status 2, never a traceback; output paths
 are checked before any work and existing files are never overwritten without
 ``--force``. Output and help fit the terminal's width (80 columns when unknown) and
@@ -12,6 +13,7 @@ fall back to ASCII where the output encoding cannot show Unicode.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -444,17 +446,25 @@ def parse_values(text: str, sizes: dict[str, tuple[int, ...]]) -> dict[str, list
             raise UsageError(
                 f"--values keys must be {' and '.join(sizes)}, each once; got {text!r}"
             )
-        tokens = [t for t in re.split(r"[\s,;\[\]()]+", body) if t]
-        bad = [t for t in tokens if not _NUMBER.fullmatch(t)]
-        if bad:
-            raise UsageError(f"--values must give numbers such as 3, -0.5 or 1/2; got {bad[0]!r}")
-        if len(tokens) != _prod(sizes[key]):
-            raise UsageError(
-                f"--values {key} must have {_prod(sizes[key])} numbers for size "
-                f"{_fmt(sizes[key])}; got {len(tokens)}"
-            )
-        values[key] = tokens
+        values[key] = number_tokens(body, sizes[key], "--values", f"--values {key}")
     return values
+
+
+def number_tokens(text: str, size: tuple[int, ...], option: str, name: str) -> list[str]:
+    """``0,1,2,3`` or ``[[0, 1], [2, 3]]`` → the number tokens, exactly ``∏size`` of them.
+
+    ``option`` names the command-line option in the message about a bad token, ``name``
+    the values in the message about their count.
+    """
+    tokens = [t for t in re.split(r"[\s,;\[\]()]+", text) if t]
+    bad = [t for t in tokens if not _NUMBER.fullmatch(t)]
+    if bad:
+        raise UsageError(f"{option} must give numbers such as 3, -0.5 or 1/2; got {bad[0]!r}")
+    if len(tokens) != _prod(size):
+        raise UsageError(
+            f"{name} must have {_prod(size)} numbers for size {_fmt(size)}; got {len(tokens)}"
+        )
+    return tokens
 
 
 def _prose(line: str) -> bool:
@@ -721,17 +731,62 @@ def check_out_dir(out: str, files: Sequence[str], *, force: bool = False) -> Non
             f"--out {out!r} already holds {', '.join(existing)}; "
             f"pass --force to overwrite, or another --out"
         )
+    _check_writable(path, out, "directory")
+
+
+def _check_writable(path: Path, out: str, kind: str) -> None:
+    """Refuse ``--out`` when the nearest existing directory on ``path`` cannot be written."""
     parent = path.absolute()
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise UsageError(f"--out must be a directory path; got {out!r}, but {parent} is a file")
+        raise UsageError(f"--out must be a {kind} path; got {out!r}, but {parent} is a file")
     try:  # the one sure test of writability: write (a temporary file, removed at once)
         tempfile.TemporaryFile(dir=parent).close()
     except OSError as err:
         raise UsageError(
-            f"--out must be a writable directory; got {out!r} ({parent}: {err.strerror})"
+            f"--out must be a writable {kind}; got {out!r} ({parent}: {err.strerror})"
         ) from None
+
+
+def check_out_file(out: str, suffixes: Sequence[str], *, force: bool = False) -> str:
+    """Refuse, before any work, an output file that could not or should not be written.
+
+    Parameters
+    ----------
+    out : str
+        The ``--out`` file name (its directory need not exist yet).
+    suffixes : sequence of str
+        The extensions the command writes, such as ``".gif"``, lower case.
+    force : bool
+        Allow overwriting an existing file (``--force``).
+
+    Returns
+    -------
+    str
+        The suffix of ``out``, lower case.
+
+    Raises
+    ------
+    UsageError
+        For an extension not among ``suffixes``, an existing directory, an existing file
+        without ``force`` (never overwritten silently), or a path whose nearest existing
+        directory is not writable.
+    """
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix not in suffixes:
+        raise UsageError(
+            f"--out must end in {', '.join(suffixes[:-1])} or {suffixes[-1]}; got {out!r}"
+        )
+    if path.is_dir():
+        raise UsageError(f"--out must be a file name; got {out!r}, which is a directory")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise UsageError(
+            f"--out {out!r} already exists; pass --force to overwrite, or another --out"
+        )
+    _check_writable(path.parent, out, "file")
+    return suffix
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -756,6 +811,200 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"{label}: relative residual {fit.relative_residual:.4f}, kernel")
         print(np.array2string(fit.weight[0, 0], precision=3, suppress_small=True))
     print("wrote " + ", ".join(result.files))
+    return 0
+
+
+# ---------------------------------------------------------------- convmat animate
+
+
+#: What ``convmat animate`` writes, by the extension of ``--out``.
+ANIMATE_SUFFIXES = (".gif", ".png", ".mp4")
+#: The most frames one command draws: matplotlib draws each (a fraction of a second apiece).
+ANIMATE_MAX_FRAMES = 400
+#: White pixels between the frames of a PNG strip.
+STRIP_GAP = 8
+_VIEWS = ("window", "scatter", "zeros", "matrix")
+
+
+def _animate_layer(text: str, ndim: int) -> dict[str, Any]:
+    """A ``conv:`` / ``tconv:`` layer of :func:`parse_layer` as ``frames`` keywords."""
+    spec = parse_layer(text, ndim)
+    if spec.target is not None:
+        raise UsageError(f"to= has no meaning for animate; got {text!r}")
+    if spec.keras is not None:
+        raise UsageError(
+            f"animate takes PyTorch's padding as numbers (convmat shape translates "
+            f"p={spec.keras}); got {text!r}"
+        )
+    return {
+        "kernel_size": spec.kernel_size,
+        "stride": spec.stride,
+        "padding": spec.padding,
+        "dilation": spec.dilation,
+        "transposed": spec.transposed,
+        "output_padding": spec.output_padding or 0,
+    }
+
+
+def _float(token: str) -> float:
+    """A token of :func:`number_tokens` (``3``, ``-0.5``, ``1e-3``, ``1/2``) as a float."""
+    number, _, denominator = token.partition("/")
+    if denominator and int(denominator) == 0:
+        raise UsageError(f"numbers must not divide by zero; got {token!r}")
+    return float(number) / (int(denominator) if denominator else 1)
+
+
+def _numbers(text: str | None, size: tuple[int, ...], option: str) -> Any:
+    """``--values`` / ``--kernel``: ``∏size`` numbers in C order, as an array of ``size``."""
+    if text is None:
+        return None
+    import numpy as np
+
+    tokens = number_tokens(text, size, option, option)
+    return np.array([_float(t) for t in tokens]).reshape(size)
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise UsageError(f"--interval must be a number of milliseconds > 0; got {text!r}")
+    return value
+
+
+def strip_grid(count: int, columns: int | None = None) -> tuple[int, int]:
+    """``(columns, rows)`` of a PNG strip of ``count`` frames.
+
+    ``⌈√count⌉`` columns unless ``columns`` is given (at most ``count`` of them), and as
+    many rows as needed.
+
+    >>> strip_grid(4), strip_grid(9), strip_grid(10), strip_grid(5, columns=8)
+    ((2, 2), (3, 3), (4, 3), (5, 1))
+    """
+    if columns is None:
+        columns = math.isqrt(count - 1) + 1 if count > 0 else 1
+    cols = max(1, min(columns, count))
+    return cols, -(-count // cols)
+
+
+def _image_writer(suffix: str, interval: float, columns: int | None) -> Any:
+    """A matplotlib movie writer keeping every frame as an image, then writing them as one
+    GIF (``interval`` ms per frame, looping) or one PNG grid (``columns`` across)."""
+    from io import BytesIO
+
+    from matplotlib.animation import AbstractMovieWriter
+    from PIL import Image
+
+    class ImageWriter(AbstractMovieWriter):
+        def setup(self, fig: Any, outfile: Any, dpi: float | None = None) -> None:
+            super().setup(fig, outfile, dpi=dpi)
+            self.images: list[Any] = []
+
+        def grab_frame(self, **savefig_kwargs: Any) -> None:
+            buf = BytesIO()
+            self.fig.savefig(buf, **{**savefig_kwargs, "format": "rgba", "dpi": self.dpi})
+            image = Image.frombuffer("RGBA", self.frame_size, buf.getvalue(), "raw", "RGBA", 0, 1)
+            self.images.append(image.convert("RGB"))
+
+        def finish(self) -> None:
+            first, *rest = self.images
+            if suffix == ".gif":
+                first.save(
+                    self.outfile,
+                    format="GIF",
+                    save_all=True,
+                    append_images=rest,
+                    duration=round(interval),
+                    loop=0,
+                )
+                return
+            cols, rows = strip_grid(len(self.images), columns)
+            w, h = first.size
+            size = (cols * w + (cols - 1) * STRIP_GAP, rows * h + (rows - 1) * STRIP_GAP)
+            sheet = Image.new("RGB", size, "white")
+            for n, image in enumerate(self.images):
+                row, col = divmod(n, cols)
+                sheet.paste(image, (col * (w + STRIP_GAP), row * (h + STRIP_GAP)))
+            sheet.save(self.outfile, format="PNG")
+
+    return ImageWriter(fps=max(1, round(1000 / interval)))
+
+
+def _animate(args: argparse.Namespace) -> int:
+    spatial = parse_size(args.input, "--input")
+    if len(spatial) > 2 or min(spatial) < 1:
+        raise UsageError(f"--input must have 1 or 2 sizes, each >= 1, like 5x5; got {args.input!r}")
+    geometry = _animate_layer(args.layer, len(spatial))
+    if args.view is not None and args.view not in _VIEWS:
+        raise UsageError(f"--view must be one of {', '.join(_VIEWS)}; got {args.view!r}")
+    values = _numbers(args.values, spatial, "--values")
+    kernel = _numbers(args.kernel, geometry["kernel_size"], "--kernel")
+    interval = _interval(args.interval)
+    columns = None
+    if args.columns is not None:
+        if not args.columns.isdigit() or int(args.columns) < 1:
+            raise UsageError(f"--columns must be a whole number >= 1; got {args.columns!r}")
+        columns = int(args.columns)
+    suffix = check_out_file(args.out, ANIMATE_SUFFIXES, force=args.force)
+    if columns is not None and suffix != ".png":
+        raise UsageError(f"--columns lays out a .png strip; got --out {args.out!r}")
+
+    from convmat._frames import frames
+
+    count = len(frames(spatial, view=args.view, **geometry))
+    if count > ANIMATE_MAX_FRAMES:
+        raise UsageError(
+            f"--input {args.input} with {args.layer} must give at most {ANIMATE_MAX_FRAMES} "
+            f"frames to be drawn; got {count}"
+        )
+    try:
+        from convmat._optional import require_matplotlib
+
+        require_matplotlib("convmat animate")
+    except ModuleNotFoundError as err:
+        _error("animate", err)
+        return 1
+    from matplotlib.animation import FFMpegWriter, writers
+
+    if suffix == ".mp4" and not writers.is_available("ffmpeg"):
+        _error(
+            "animate", OSError(f"writing {args.out!r} needs ffmpeg; install it, or write a .gif")
+        )
+        return 1
+
+    from convmat._animate import animate
+
+    anim = animate(
+        spatial,
+        view=args.view,
+        values=values,
+        symbols=args.symbols,
+        kernel=kernel,
+        interval=interval,
+        **geometry,
+    )
+    if suffix == ".mp4":
+        # ffmpeg takes a fractional frame rate; matplotlib's stubs say int.
+        writer: Any = FFMpegWriter(fps=1000 / interval)  # type: ignore[arg-type]
+    else:
+        writer = _image_writer(suffix, interval, columns)
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside it, then renamed: a failure never leaves half a file as --out.
+    partial = path.with_name(f".{path.stem}.partial{suffix}")
+    try:
+        anim.save(str(partial), writer=writer)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    w, h = writer.frame_size
+    if suffix == ".png":
+        cols, rows = strip_grid(count, columns)
+        print(f"wrote {args.out}: {count} frames of {w}x{h} pixels, {cols} across, {rows} down")
+    else:
+        print(f"wrote {args.out}: {count} frames of {w}x{h} pixels, {interval:g} ms each")
     return 0
 
 
@@ -890,6 +1139,70 @@ def build_parser() -> argparse.ArgumentParser:
         "the terminal, shows its first and last rows and columns around ...)",
     )
     overlap.set_defaults(run=_overlap)
+
+    animate = verbs.add_parser(
+        "animate",
+        help="a layer's sliding window or scatter, as a GIF, MP4 or PNG strip",
+        description=(
+            "Draw every step of one layer, as in the guide to convolution arithmetic: a "
+            "convolution's window sliding over the padded input, a transposed convolution's "
+            "input elements scattering the kernel into the output, the same as zero insertion "
+            "plus a convolution, or the step beside its row of C (column of Cᵀ). --out FILE.gif "
+            "writes an animation, FILE.mp4 a video (needs ffmpeg), FILE.png all frames in one "
+            "grid for print. Needs matplotlib.\n\n"
+            "examples (each writes its --out file):\n"
+            "  convmat animate conv:k=3,s=2,p=1 --input 5x5 --out conv.gif\n"
+            "  convmat animate tconv:k=2 --input 2x2 --view scatter --symbols --out steps.gif\n"
+            "  convmat animate tconv:k=3,s=2 --input 3x3 --view zeros --out zeros.png\n"
+            "  convmat animate conv:k=2 --input 3 --values 1,2,4 --kernel 1,-1 --out diff.gif"
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    animate.add_argument(
+        "layer", metavar="LAYER", help="conv:k=3,s=2,p=1,d=1 or tconv:k=4,s=2,p=1[,op=1]"
+    )
+    animate.add_argument(
+        "--input", required=True, metavar="HxW", help="input size, 1 or 2 dims, e.g. 5x5 or 7"
+    )
+    animate.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="FILE.gif, FILE.mp4 (ffmpeg) or FILE.png (every frame in one grid); "
+        "checked before any work",
+    )
+    animate.add_argument(
+        "--view",
+        metavar="VIEW",
+        help="window (conv; the default), scatter (tconv; the default), zeros (tconv as zero "
+        "insertion and a stride-1 conv) or matrix (beside C or Cᵀ)",
+    )
+    animate.add_argument(
+        "--values",
+        metavar="NUMBERS",
+        help="the input's numbers in C order, e.g. 0,1,2,3 or [[0,1],[2,3]]; the outputs show "
+        "their sums",
+    )
+    animate.add_argument(
+        "--kernel", metavar="NUMBERS", help="the kernel's numbers in C order (default all ones)"
+    )
+    animate.add_argument(
+        "--symbols",
+        action="store_true",
+        help="write symbols x₀₀ … and w₀₀ … where no numbers are given (needs SymPy)",
+    )
+    animate.add_argument(
+        "--interval", default="500", metavar="MS", help="milliseconds per frame (default 500)"
+    )
+    animate.add_argument(
+        "--columns",
+        metavar="N",
+        help="frames per row of a .png strip (default: a square grid)",
+    )
+    animate.add_argument(
+        "--force", action="store_true", help="overwrite --out if it exists (default: refuse)"
+    )
+    animate.set_defaults(run=_animate)
 
     demo = verbs.add_parser(
         "demo",
