@@ -28,15 +28,16 @@ import functools
 import importlib
 import io
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from convmat._args import as_int, is_sequence, scalar
-from convmat._frames import REAL, ZERO, Frames, resolve_view
 from convmat._frames import VIEWS as _VIEWS
+from convmat._frames import Frames, resolve_view
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._optional import require_matplotlib
 from convmat._shapes import conv_output_shape, conv_transpose_output_shape
@@ -83,19 +84,13 @@ LABEL_CELLS = 64
 #: Overlap maps with more cells than this show their counts as colours only (and a colorbar).
 NUMBER_CELLS = 256
 
-#: The colours of a frame's cells: a real cell, padding, an inserted zero, an input read
-#: now, a kernel tap used now (and the frame around the kernel's window), the output
-#: written now, outputs written before.
-COLOURS = {
-    "real": "#ffffff",
-    "padding": "#c8c8c8",
-    "zero": "#efe6c6",
-    "input": "#4c72b0",
-    "kernel": "#55a868",
-    "output": "#dd8452",
-    "done": "#f7d9c4",
-}
-_CATEGORIES = tuple(COLOURS)
+#: Pictures of at most this many cells (all panels) write the symbols ``x₀₀``, ``w₀₀`` and
+#: the outputs' formulas in their cells; larger ones are drawn with colours only.
+SYMBOL_CELLS = 300
+#: The widest picture of a frame the explorer shows, in pixels.
+FRAME_PIXELS = 1000
+#: Milliseconds between frames when playing (longer when a frame takes longer to draw).
+PLAY_INTERVAL = 700
 #: The colour that marks the selected output cell's row in :func:`draw_matrix`.
 SELECTED = "tab:red"
 
@@ -499,65 +494,16 @@ def formula_latex(st: State, cell: Any) -> str:
 # ---------------------------------------------------------------- pictures
 
 
-def _check_figure(figure: Any, caller: str) -> None:
+def _check_figure(figure: Any, caller: str, *, subfigure: bool = True) -> None:
     require_matplotlib(f"convmat.widgets.{caller}")
-    from matplotlib.figure import FigureBase
+    from matplotlib.figure import Figure, FigureBase
 
-    if not isinstance(figure, FigureBase):
+    if subfigure and not isinstance(figure, FigureBase):
         raise TypeError(
             f"figure must be a matplotlib Figure or SubFigure; got {type(figure).__name__}"
         )
-
-
-_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-def _symbol_labels(name: str, shape: tuple[int, ...]) -> list[str]:
-    """``x₀₀``, ``x₀₁``, … for every cell of a grid in C order (``x₁,₁₂`` on long axes).
-
-    The names of :func:`convmat.symbolic.symbols`, written with Unicode subscripts;
-    empty strings for a grid of more than :data:`LABEL_CELLS` cells.
-    """
-    if math.prod(shape) > LABEL_CELLS:
-        return [""] * math.prod(shape)
-    sep = "," if len(shape) > 1 and max(shape) > 10 else ""
-    return [name + sep.join(map(str, i)).translate(_SUBSCRIPT) for i in np.ndindex(*shape)]
-
-
-def _category_grid(
-    ax: Axes, codes: Any, labels: list[str], shape: tuple[int, ...], title: str
-) -> Any:
-    """A grid coloured by :data:`COLOURS` category (``codes`` index its keys)."""
-    from matplotlib.colors import ListedColormap
-
-    from convmat import plot
-
-    cmap = ListedColormap([COLOURS[name] for name in _CATEGORIES])
-    return plot.grid(
-        ax,
-        np.asarray(codes, dtype=np.float64).reshape(shape),
-        labels=np.array(labels, dtype=object).reshape(shape),
-        cmap=cmap,
-        vmin=-0.5,
-        vmax=len(_CATEGORIES) - 0.5,
-        title=title,
-    )
-
-
-def _outline(ax: Axes, shape: tuple[int, ...], cells: Any, colour: str) -> None:
-    """A frame around each of the flat ``cells`` of a grid drawn by :func:`plot.grid`."""
-    from matplotlib.patches import Rectangle
-
-    for flat in np.asarray(cells, dtype=np.int64):
-        index = np.unravel_index(int(flat), shape)
-        i, j = (0, index[0]) if len(shape) == 1 else (index[0], index[1])
-        ax.add_patch(
-            Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor=colour, lw=2.5, gid="window")
-        )
-
-
-def _code(name: str) -> int:
-    return _CATEGORIES.index(name)
+    if not subfigure and not isinstance(figure, Figure):
+        raise TypeError(f"figure must be a matplotlib Figure; got {type(figure).__name__}")
 
 
 @functools.lru_cache(maxsize=16)
@@ -607,18 +553,15 @@ def layer_frames(st: State) -> Frames:
     )
 
 
-def draw(st: State, step: Any, figure: Figure) -> list[Axes]:
-    """Draw one frame of the animation, as in Dumoulin & Visin's pictures.
+def draw(st: State, step: Any, figure: Figure, *, symbols: bool | None = None) -> list[Axes]:
+    """Draw one frame of the layer's animation, the picture :func:`convmat.animate` plays.
 
-    A convolution (views ``"window"``, ``"matrix"``) and the ``"zeros"`` view of a
-    transposed one: the (padded, zero-inserted) input with the kernel's window framed and
-    the inputs it reads coloured, the kernel with the taps used, the output with the cell
-    computed now and those computed before. A transposed convolution (``"scatter"``,
-    ``"matrix"``): the input element scattered, the kernel, and the output before the
-    padding crops it, the kernel's copy framed and every output cell showing how many
-    products it has received so far (after the last step: :func:`convmat.overlap_map`).
-    The ``"matrix"`` view adds the layer's matrix with this frame's row of C (column of
-    Cᵀ) marked.
+    The panels of Dumoulin and Visin's pictures: the grid the kernel moves over (the
+    padded input; the zero-inserted one in the ``"zeros"`` view; for the ``"scatter"``
+    view the input, its current element framed), the kernel on its dilated footprint,
+    the output (for the scatter view before the padding crops it, each cell as dark as
+    the share of its products received so far), and for the ``"matrix"`` view the matrix
+    with the frame's row of C (column of Cᵀ) framed; a caption says what the step does.
 
     Parameters
     ----------
@@ -626,22 +569,24 @@ def draw(st: State, step: Any, figure: Figure) -> list[Axes]:
         A state that makes a layer.
     step : int
         The frame, ``0 <= step < len(layer_frames(st))``.
-    figure : matplotlib.figure.Figure or SubFigure
-        Where to draw; cleared first.
+    figure : matplotlib.figure.Figure
+        Where to draw; cleared first, then sized to the picture (half an inch a cell).
+    symbols : bool, optional
+        Write the symbols ``x₀₀ …``, ``w₀₀ …`` in the cells and the outputs' formulas
+        (:mod:`convmat.symbolic`). By default only for pictures of at most
+        :data:`SYMBOL_CELLS` cells.
 
     Returns
     -------
     list of matplotlib.axes.Axes
-        The panels, left to right: grids as :func:`convmat.plot.grid` draws them, their
-        cells coloured by category (the keys of :data:`COLOURS`); the window's cells
-        framed by patches with the gid ``"window"``.
+        The panels, left to right.
 
     Raises
     ------
     ValueError
         If the state makes no layer or ``step`` is not a frame.
     TypeError
-        If ``step`` is not an int or ``figure`` not a matplotlib Figure or SubFigure.
+        If ``step`` is not an int, ``symbols`` not a bool or ``figure`` not a Figure.
     ModuleNotFoundError
         When matplotlib is not installed.
 
@@ -649,130 +594,32 @@ def draw(st: State, step: Any, figure: Figure) -> list[Axes]:
     --------
     >>> from matplotlib.figure import Figure
     >>> from convmat import widgets
-    >>> st = widgets.state(input_size=(4, 4), kernel_size=3)
-    >>> [ax.get_title() for ax in widgets.draw(st, 1, Figure())]
-    ['input 4×4', 'kernel 3×3', 'output 2×2']
+    >>> st = widgets.state(input_size=(2, 2), kernel_size=2, transposed=True)
+    >>> figure = Figure()
+    >>> len(widgets.draw(st, 3, figure))          # input, kernel, output
+    3
     """
     _require_ok(st)
     frames = layer_frames(st)
     n = as_int(step, "step")
     if not 0 <= n < len(frames):
         raise ValueError(f"step must be in [0, {len(frames)}) for this layer; got {n}")
-    _check_figure(figure, "draw")
-    frame = frames[n]
+    if symbols is not None and not isinstance(symbols, (bool, np.bool_)):
+        raise TypeError(f"symbols must be a bool or None; got {symbols!r}")
+    _check_figure(figure, "draw", subfigure=False)
+    _scene(frames, figure, symbols).draw(n)
+    return list(figure.axes)
+
+
+def _scene(frames: Frames, figure: Figure, symbols: bool | None) -> Any:
+    """The animation's scene of ``frames`` on a cleared ``figure``, ready to draw a step."""
+    from convmat._animate import _Scene, _Values
+
+    if symbols is None:
+        cells = [frames.padded_shape, frames.input_shape, frames.output_shape]
+        symbols = sum(math.prod(shape) for shape in cells) <= SYMBOL_CELLS
     figure.clear()
-    if hasattr(figure, "set_layout_engine"):  # a Figure; a SubFigure follows its parent
-        figure.set_layout_engine("constrained")
-    on_output = frames.transposed and frames.view in ("scatter", "matrix")
-    matrix_panel = frames.view == "matrix"
-    in_shape, out_shape, k = frames.input_shape, frames.output_shape, frames.kernel_size
-    padded = frames.padded_shape
-    kinds = frames.kinds().ravel()
-    cells = frames.cells().ravel()
-    received = frames.received(n).ravel()
-
-    # The grid the kernel is drawn on: real cells, padding, inserted zeros.
-    grid_codes = np.select(
-        [kinds == REAL, kinds == ZERO], [_code("real"), _code("zero")], _code("padding")
-    )
-    grid_labels = ["0" if kind == ZERO else "" for kind in kinds]
-    n_taps = math.prod(k)
-    tap_names = _symbol_labels("w", k) if n_taps <= LABEL_CELLS else [""] * n_taps
-    if on_output:  # the kernel scattered into the output before cropping
-        real = cells >= 0
-        got = np.zeros(cells.size, dtype=np.int64)
-        got[real] = received[cells[real]]
-        grid_codes = np.where(real & (got > 0), _code("done"), grid_codes)
-        grid_codes[np.isin(cells, frame.output) & real] = _code("output")
-        grid_labels = [
-            str(g) if r and g else lab for r, g, lab in zip(real, got, grid_labels, strict=True)
-        ]
-        panels = [
-            (
-                in_shape,
-                _lit(in_shape, frame.input, "input"),
-                _symbol_labels("x", in_shape),
-                f"input {_size(in_shape)}",
-            ),
-            (k, _lit(k, frame.taps, "kernel"), tap_names, f"kernel {_size(k)}"),
-            (
-                padded,
-                grid_codes,
-                grid_labels,
-                f"output {_size(out_shape)} (uncropped {_size(padded)})"
-                if padded != out_shape
-                else f"output {_size(out_shape)}",
-            ),
-        ]
-        window_panel = 2
-    else:  # the kernel's window on the (padded, zero-inserted) input
-        names = _symbol_labels("x", in_shape)
-        real = cells >= 0
-        grid_labels = [
-            names[c] if c >= 0 else lab for c, lab in zip(cells, grid_labels, strict=True)
-        ]
-        grid_codes[np.isin(cells, frame.input) & real] = _code("input")
-        if frames.view == "zeros":  # window position t holds tap ∏k − 1 − t
-            positions = n_taps - 1 - np.asarray(frame.taps)
-            tap_names = tap_names[::-1]
-            kernel_title = f"kernel {_size(k)}, flipped"
-        else:
-            positions, kernel_title = np.asarray(frame.taps), f"kernel {_size(k)}"
-        done = np.where(received > 0, _code("done"), _code("real"))
-        done[np.asarray(frame.output)] = _code("output")
-        if frames.view == "zeros":
-            grid_title = f"input {_size(in_shape)}, zeros inserted {_size(padded)}"
-        elif padded != in_shape:
-            grid_title = f"input {_size(in_shape)}, padded {_size(padded)}"
-        else:
-            grid_title = f"input {_size(in_shape)}"
-        panels = [
-            (padded, grid_codes, grid_labels, grid_title),
-            (k, _lit(k, positions, "kernel"), tap_names, kernel_title),
-            (out_shape, done, _symbol_labels("y", out_shape), f"output {_size(out_shape)}"),
-        ]
-        window_panel = 0
-    widths = [shape[-1] + 1.0 for shape, _, _, _ in panels]
-    if matrix_panel:
-        widths.append(max(widths))
-    axes = list(figure.subplots(1, len(widths), gridspec_kw={"width_ratios": widths}))
-    for ax, (shape, codes, labels, title) in zip(axes, panels, strict=False):
-        _category_grid(ax, codes, labels, shape, title)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    _outline(axes[window_panel], padded, frame.window, COLOURS["kernel"])
-    if matrix_panel:
-        m = matrix(st)
-        if frames.transposed:
-            _spy_marked(axes[3], m, col=int(frame.input[0]), title=f"column {frame.input[0]} of Cᵀ")
-        else:
-            _spy_marked(axes[3], m, row=int(frame.output[0]), title=f"row {frame.output[0]} of C")
-    figure.suptitle(f"step {n + 1} of {len(frames)}: {_caption(st, frames, frame)}")
-    return axes
-
-
-def _lit(shape: tuple[int, ...], flat: Any, colour: str) -> Any:
-    codes = np.full(math.prod(shape), _code("real"))
-    codes[np.asarray(flat, dtype=np.int64)] = _code(colour)
-    return codes
-
-
-def _caption(st: State, frames: Frames, frame: Any) -> str:
-    """What the frame shows, in words."""
-    out_names = _symbol_labels("y", frames.output_shape)
-    in_names = _symbol_labels("x", frames.input_shape)
-    if frames.transposed and frames.view in ("scatter", "matrix"):
-        i = int(frame.input[0])
-        who = in_names[i] or f"input {_label(np.unravel_index(i, frames.input_shape))}"
-        count = len(frame.output)
-        return f"{who} times the kernel is added to {_plural(count, 'output')} (products so far)"
-    o = int(frame.output[0])
-    who = out_names[o] or f"output {_label(np.unravel_index(o, frames.output_shape))}"
-    return f"{who} is the sum of {_plural(len(frame.input), 'product')}"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+    return _Scene(frames, _Values(frames, None, None, bool(symbols)), figure)
 
 
 def _overlap(st: State) -> Any:
@@ -948,10 +795,10 @@ def _spy_marked(
     ax.plot(cols, rows, "s", color=SELECTED, markersize=size, gid="selected")
 
 
-def _png(figure: Figure) -> bytes:
+def _png(figure: Figure, dpi: float = 80.0) -> bytes:
     """The figure as PNG bytes (what the explorer's image widgets show)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight", dpi=80)
+    figure.savefig(buffer, format="png", bbox_inches="tight", dpi=dpi)
     return buffer.getvalue()
 
 
@@ -1073,7 +920,7 @@ class Explorer:
             "step": ipw.IntSlider(
                 value=0, min=0, max=0, description="step", continuous_update=True, style=style
             ),
-            "play": ipw.Play(value=0, min=0, max=0, interval=700, description="play"),
+            "play": ipw.Play(value=0, min=0, max=0, interval=PLAY_INTERVAL, description="play"),
             "cell": ipw.Dropdown(
                 options=[("0", 0)], value=0, description="output cell", style=style
             ),
@@ -1087,7 +934,8 @@ class Explorer:
             "overlap": ipw.Image(format="png"),
             "matrix": ipw.Image(format="png"),
         }
-        self._frames: list[Any] = []
+        self._frames: Sequence[Any] = ()
+        self._scene: Any = None
         self._quiet = False
         self._state = first
         self._wanted = (step, flat_cell)
@@ -1194,10 +1042,10 @@ class Explorer:
         colour = "inherit" if st.ok else "#b00020"
         o["shape"].value = f'<b style="color:{colour}">{_html(describe(st))}</b>'
         step, cell = self._wanted
-        self._frames, message = [], ""
+        self._frames, self._scene, message = (), None, ""
         if st.ok:
             try:
-                self._frames = list(layer_frames(st))
+                self._frames = layer_frames(st)
             except (ImportError, ValueError) as err:
                 message = f"no frames: {err}"
         o["message"].value = _html(message)
@@ -1229,9 +1077,16 @@ class Explorer:
         if not st.ok or not self._frames:
             o["frame"].value = b""
             return
+        start = time.perf_counter()
         figure = self._figures["frame"]
-        draw(st, self.controls["step"].value, figure)
-        o["frame"].value = _png(figure)
+        if self._scene is None:  # one scene per layer; a step only repaints its cells
+            self._scene = _scene(cast("Frames", self._frames), figure, None)
+        self._scene.draw(self.controls["step"].value)
+        width = float(figure.get_size_inches()[0])
+        o["frame"].value = _png(figure, dpi=min(80.0, FRAME_PIXELS / width))
+        # Play no faster than frames can be drawn, so steps do not queue up.
+        took = int(1000 * (time.perf_counter() - start))
+        self.controls["play"].interval = max(PLAY_INTERVAL, 2 * took)
 
     def _draw_cell(self) -> None:
         st, o = self._state, self.outputs

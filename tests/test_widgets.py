@@ -362,87 +362,78 @@ def test_a_large_overlap_map_is_colours_and_a_colorbar() -> None:
     assert len(figure.axes) == 2  # the map and its colorbar
 
 
-def codes(ax: Any) -> Any:
-    """The category of every cell of a frame panel, by name (keys of widgets.COLOURS)."""
-    names = np.array(list(widgets.COLOURS))
-    return names[ax.images[0].get_array().astype(int)]
-
-
-def framed(ax: Any, shape: tuple[int, ...]) -> list[int]:
-    """The flat cells of a panel that carry the window's frame."""
-    centres = [p.get_xy() for p in ax.patches if p.get_gid() == "window"]
-    cells = [(0, x + 0.5) if len(shape) == 1 else (y + 0.5, x + 0.5) for x, y in centres]
-    flat = [
-        int(np.ravel_multi_index(tuple(int(v) for v in c[-len(shape) :]), shape)) for c in cells
+def panels(figure: Any) -> list[tuple[Any, list[str]]]:
+    """Every panel's picture (RGB cells) and cell texts."""
+    return [
+        (np.asarray(ax.images[0].get_array()), [t.get_text() for t in ax.texts])
+        for ax in figure.axes
     ]
-    return sorted(flat)
 
 
-@pytest.mark.parametrize(
-    "settings_",
-    [
-        dict(input_size=(5, 5), kernel_size=3, stride=2, padding=1),
-        dict(input_size=7, kernel_size=3, dilation=2, padding=1),
-        dict(input_size=(3, 3), kernel_size=3, stride=2, padding=1, transposed=True, view="zeros"),
-    ],
-)
-def test_a_window_frame_marks_what_the_frame_lights(settings_: dict[str, Any]) -> None:
+def play(anim: Any, step: int) -> None:
+    """Draw frame ``step`` of an animation as it plays."""
+    anim._init_draw()
+    anim._func(step)
+
+
+DRAWN = [
+    dict(input_size=(5, 5), kernel_size=3, stride=2, padding=1),
+    dict(input_size=7, kernel_size=3, dilation=2, padding=1),
+    dict(input_size=(3, 3), kernel_size=2, view="matrix"),
+    dict(input_size=(3, 3), kernel_size=3, stride=2, padding=1, transposed=True),
+    dict(input_size=(3, 3), kernel_size=3, stride=2, padding=1, transposed=True, view="zeros"),
+    dict(input_size=(2, 3), kernel_size=2, padding=1, transposed=True, view="matrix"),
+]
+
+
+@pytest.mark.parametrize("settings_", DRAWN)
+def test_a_frame_is_the_picture_animate_plays(settings_: dict[str, Any]) -> None:
+    from convmat._animate import animate
+
     s = widgets.state(**settings_)
     frames = widgets.layer_frames(s)
-    for step in (0, len(frames) - 1):
-        frame = frames[step]
-        grid, kernel, output = widgets.draw(s, step, Figure())
-        cells = frames.cells()
-        lit = np.isin(cells, frame.input) & (cells >= 0)
-        assert_array_equal(codes(grid) == "input", lit.reshape(codes(grid).shape))
-        assert framed(grid, frames.padded_shape) == sorted(frame.window.tolist())
-        taps = np.flatnonzero(codes(kernel).ravel() == "kernel")
-        if s.view == "zeros":  # the kernel slides flipped
-            taps = np.prod(s.kernel) - 1 - taps
-        assert sorted(taps) == sorted(frame.taps.tolist())
-        out = codes(output).ravel()
-        assert np.flatnonzero(out == "output").tolist() == frame.output.tolist()
-        assert np.count_nonzero(out == "done") == step  # one output per earlier step
+    anim = animate(
+        s.input_size, s.kernel, symbols=True, view=s.view, transposed=s.transposed, **s.geometry()
+    )
+    for step in (0, len(frames) // 2, len(frames) - 1):
+        figure = Figure()
+        axes = widgets.draw(s, step, figure, symbols=True)
+        assert len(axes) == (4 if s.view == "matrix" else 3)
+        play(anim, step)
+        for (mine, my_texts), (theirs, their_texts) in zip(
+            panels(figure)[:3], panels(anim.figure)[:3], strict=True
+        ):
+            assert_array_equal(mine, theirs)
+            assert my_texts == their_texts
+        assert figure.texts[-1].get_text() == anim.figure.texts[-1].get_text()
 
 
-def test_the_scatter_frames_count_up_to_the_overlap_map() -> None:
-    s = widgets.state(input_size=(3, 3), kernel_size=3, stride=2, padding=1, transposed=True)
+def test_the_window_is_framed_where_the_frame_says() -> None:
+    s = widgets.state(input_size=(5, 5), kernel_size=3, stride=2, padding=1)
     frames = widgets.layer_frames(s)
-    assert frames.view == "scatter"
+    for step in range(len(frames)):
+        (grid, *_) = widgets.draw(s, step, Figure())
+        rows, cols = np.unravel_index(frames[step].window, frames.padded_shape)
+        (box,) = [p for p in grid.patches if not p.get_fill()]
+        assert box.get_bbox().bounds == (
+            cols.min() - 0.5,
+            rows.min() - 0.5,
+            cols.max() - cols.min() + 1,
+            rows.max() - rows.min() + 1,
+        )
+
+
+def test_symbols_are_written_in_small_pictures_only() -> None:
+    small = widgets.state(input_size=(3, 3), kernel_size=2)
+    texts = [t.get_text() for t in widgets.draw(small, 0, Figure())[0].texts]
+    assert texts[:3] == ["x₀₀", "x₀₁", "x₀₂"]
+    large = widgets.state(input_size=(16, 16), kernel_size=3)
     figure = Figure()
-    x, kernel, output = widgets.draw(s, len(frames) - 1, figure)
-    assert codes(x).ravel().tolist() == ["real"] * 8 + ["input"]
-    lit = np.flatnonzero(codes(kernel).ravel() == "kernel")
-    assert lit.tolist() == sorted(frames[-1].taps.tolist())  # the taps not cropped away
-    cells = frames.cells().ravel()
-    shown = [t.get_text() for t in output.texts]
-    assert shown == [str(v) for v in convmat.overlap_map((3, 3), 3, stride=2, padding=1).ravel()]
-    assert len(shown) == np.count_nonzero(cells >= 0)
-    assert figure._suptitle.get_text() == (
-        "step 9 of 9: x₂₂ times the kernel is added to 4 outputs (products so far)"
-    )
-    assert framed(output, frames.padded_shape) == sorted(frames[-1].window.tolist())
-
-
-@pytest.mark.parametrize("transposed", [False, True])
-def test_the_matrix_view_marks_the_frame_s_row_or_column(transposed: bool) -> None:
-    s = widgets.state(
-        input_size=(3, 3), kernel_size=2, stride=1, transposed=transposed, view="matrix"
-    )
-    frames = widgets.layer_frames(s)
-    axes = widgets.draw(s, 2, Figure())
-    assert len(axes) == 4
-    (markers,) = [line for line in axes[3].lines if line.get_gid() == "selected"]
-    dense = widgets.matrix(s).toarray()
-    if transposed:  # column input[0] of Cᵀ: the outputs the element scatters to
-        col = int(frames[2].input[0])
-        assert set(markers.get_xdata()) == {col}
-        assert markers.get_ydata().tolist() == np.flatnonzero(dense[:, col]).tolist()
-        assert markers.get_ydata().tolist() == frames[2].output.tolist()
-    else:  # row output[0] of C: the inputs the window reads
-        row = int(frames[2].output[0])
-        assert set(markers.get_ydata()) == {row}
-        assert markers.get_xdata().tolist() == frames[2].input.tolist()
+    texts = [t.get_text() for t in widgets.draw(large, 0, figure)[0].texts]
+    assert set(texts) == {""}
+    assert figure.texts[-1].get_text() == "output (0, 0) sums 9 products"
+    texts = [t.get_text() for t in widgets.draw(large, 0, Figure(), symbols=True)[0].texts]
+    assert texts[:2] == ["x₀,₀", "x₀,₁"]  # indices of long axes are separated
 
 
 def test_draw_refuses_a_step_that_is_not_a_frame_and_what_is_not_a_figure() -> None:
@@ -451,8 +442,10 @@ def test_draw_refuses_a_step_that_is_not_a_frame_and_what_is_not_a_figure() -> N
         widgets.draw(s, 2, Figure())
     with pytest.raises(TypeError, match=r"step must be an int"):
         widgets.draw(s, 0.0, Figure())
-    with pytest.raises(TypeError, match=r"figure must be a matplotlib Figure or .*; got NoneType"):
-        widgets.draw(s, 0, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"figure must be a matplotlib Figure; got SubFigure"):
+        widgets.draw(s, 0, Figure().subfigures(1, 2)[0])
+    with pytest.raises(TypeError, match=r"symbols must be a bool or None; got 1"):
+        widgets.draw(s, 0, Figure(), symbols=1)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- the widget
