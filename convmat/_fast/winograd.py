@@ -253,20 +253,15 @@ class _Plan(NamedTuple):
     reach: tuple[int, ...]  # ⌊(α − 1)/m⌋: how many tiles further a tile reads per axis
     rows: tuple[int, ...]  # phase-plane positions per axis: grid + reach
     pitch: tuple[int, ...]  # flat distance of one position per axis in a plane
-    chunk: int  # samples per chunk
 
 
-def _plan(
-    tiles: tuple[tuple[int, int], ...], out: Sequence[int], c_in: int, n_batch: int, item: int
-) -> _Plan:
+def _plan(tiles: tuple[tuple[int, int], ...], out: Sequence[int]) -> _Plan:
     alpha = tuple(m + r - 1 for m, r in tiles)
     grid = tuple(-(-o // m) for o, (m, _) in zip(out, tiles, strict=True))
     reach = tuple((a - 1) // m for a, (m, _) in zip(alpha, tiles, strict=True))
     rows = tuple(t + q for t, q in zip(grid, reach, strict=True))
     pitch = tuple(math.prod(rows[a + 1 :]) for a in range(len(rows)))
-    per_sample = math.prod(alpha) * c_in * math.prod(rows) * item
-    chunk = max(1, min(n_batch, CHUNK_BYTES // max(per_sample, 1)))
-    return _Plan(tiles, alpha, grid, reach, rows, pitch, chunk)
+    return _Plan(tiles, alpha, grid, reach, rows, pitch)
 
 
 def _nonzeros(matrix: Array) -> list[list[tuple[Any, int]]]:
@@ -274,32 +269,32 @@ def _nonzeros(matrix: Array) -> list[list[tuple[Any, int]]]:
     return [[(v, i) for i, v in enumerate(row) if v != 0] for row in matrix]
 
 
-def _terms(layer: Layer, tiles: Sequence[tuple[int, int]], itemsize: int) -> tuple[int, int]:
-    """How many elementwise terms the input and output transforms add, per plane position."""
+def _terms(tiles: Sequence[tuple[int, int]], itemsize: int) -> tuple[int, int, int, int]:
+    """``(component terms in, out, passes in, out)`` of the elementwise transforms: the
+    terms count one plane-sized read per nonzero of a matrix and component of the other
+    axes, the passes one NumPy call per nonzero."""
     dtype = np.float32 if itemsize <= 4 else np.float64
-    terms_in = terms_out = 0
+    terms_in = terms_out = passes_in = passes_out = 0
     sizes_in = [m for m, _ in tiles]
     sizes_out = [m + r - 1 for m, r in tiles]
     for axis, (m, r) in enumerate(tiles):
         at, _, bt = transforms(m, r, dtype)
-        before = math.prod(sizes_in[:axis]) * math.prod(sizes_in[axis + 1 :])
-        terms_in += before * sum(len(row) for row in _nonzeros(bt))
-        sizes_in[axis] = m + r - 1
-        before = math.prod(sizes_out[:axis]) * math.prod(sizes_out[axis + 1 :])
-        terms_out += before * sum(len(row) for row in _nonzeros(at))
-        sizes_out[axis] = m
-    _ = layer
-    return terms_in, terms_out
+        nnz_in, nnz_out = int(np.count_nonzero(bt)), int(np.count_nonzero(at))
+        terms_in += math.prod(sizes_in) // sizes_in[axis] * nnz_in
+        terms_out += math.prod(sizes_out) // sizes_out[axis] * nnz_out
+        passes_in, passes_out = passes_in + nnz_in, passes_out + nnz_out
+        sizes_in[axis], sizes_out[axis] = m + r - 1, m
+    return terms_in, terms_out, passes_in, passes_out
 
 
 def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Counts:
     """The counted work of one call (see :class:`convmat._fast.cost.Counts`).
 
-    GEMM flops: the ``α^d·groups`` tap GEMMs over the phase-plane positions (a few
-    junk ones included) and the kernel transform. Streamed bytes: the finiteness
-    check, the split into phase planes, the elementwise transforms (each term reads
-    two planes and writes one) and the final store. ``work_bytes``: the planes, the
-    transformed input, the products and the transformed kernel.
+    GEMM flops: the ``α^d·groups`` tap GEMMs over the tiles and the kernel transform.
+    Streamed bytes: the finiteness check, the split into phase planes, the elementwise
+    transforms (each term reads a plane, and writes or updates one) and the final
+    store. ``work_bytes``: the phase planes, the two transform buffers, the products
+    and the transformed kernel of the largest block.
     """
     tiles = variant(layer, itemsize, transposed=transposed)
     spatial, out, _ = _geometry(layer, transposed)
@@ -308,28 +303,33 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
         if transposed
         else (layer.in_channels, layer.out_channels)
     )
-    groups = layer.groups
-    plan = _plan(tiles, out, c_in, n_batch, itemsize)
-    positions = n_batch * math.prod(plan.rows)
-    alpha_all = math.prod(plan.alpha)
-    chunks = -(-n_batch // plan.chunk)
-    taps = math.prod(r for _, r in tiles)
-    flops = 2.0 * alpha_all * (c_out // groups) * c_in * positions
+    groups, item = layer.groups, itemsize
+    plan = _plan(tiles, out)
+    samples, band = _chunks(plan, c_in, n_batch, item)
+    blocks = -(-n_batch // samples) * -(-plan.grid[0] // band)
+    rows = n_batch * math.prod(plan.rows) * (1 + plan.reach[0] * blocks / max(plan.grid[0], 1))
+    grid = n_batch * math.prod(plan.grid)
+    alpha_all, phases = math.prod(plan.alpha), math.prod(m for m, _ in tiles)
+    taps = math.prod(layer.kernel_size)
+    flops = 2.0 * alpha_all * (c_out // groups) * c_in * grid
     flops += 2.0 * alpha_all * taps * c_out * (c_in // groups)
-    terms_in, terms_out = _terms(layer, tiles, itemsize)
-    x_bytes = n_batch * c_in * math.prod(spatial) * itemsize
-    y_bytes = n_batch * c_out * math.prod(out) * itemsize
-    planes = math.prod(m for m, _ in tiles) * c_in * positions * itemsize
-    stream = x_bytes + (x_bytes + planes) + y_bytes * 2
-    stream += 3 * itemsize * positions * (terms_in * c_in + terms_out * c_out)
-    per_chunk = plan.chunk * math.prod(plan.rows) * itemsize
-    work = per_chunk * (alpha_all * (2 * c_in + 2 * c_out) + math.prod(m for m, _ in tiles) * c_in)
-    work += alpha_all * c_out * (c_in // groups) * (itemsize + 8)  # the kernel, and in float64
+    terms_in, terms_out, passes_in, passes_out = _terms(tiles, item)
+    x_bytes = n_batch * c_in * math.prod(spatial) * item
+    y_bytes = n_batch * c_out * math.prod(out) * item
+    stream = x_bytes + (x_bytes + phases * c_in * rows * item)
+    stream += 2 * item * (terms_in * c_in * rows + terms_out * c_out * grid)
+    stream += phases * c_out * grid * item + y_bytes
+    # One block: its planes, two transform buffers, the products; and the kernel.
+    block_rows = samples * math.prod(plan.rows[1:]) * (min(band, plan.grid[0]) + plan.reach[0])
+    block_grid = samples * math.prod(plan.grid[1:]) * min(band, plan.grid[0])
+    work = phases * c_in * block_rows + alpha_all * c_out * block_grid
+    work += 2 * alpha_all * max(c_in * block_rows, c_out * block_grid)
+    work = (work + alpha_all * c_out * (c_in // groups)) * item
     return Counts(
         gemm_flops=flops,
-        gemm_calls=chunks * alpha_all * groups + 1,
+        gemm_calls=blocks * alpha_all * groups + 1,
         stream_bytes=float(stream),
-        passes=2 + chunks * (terms_in + terms_out + 2 * math.prod(m for m, _ in tiles)),
+        passes=1 + blocks * (2 * phases + passes_in + passes_out),
         work_bytes=int(work),
     )
 
@@ -380,6 +380,7 @@ def _transform(
     length: int,
     tails: Sequence[int],
     names: tuple[str, str],
+    crop: tuple[int, tuple[int, ...], tuple[int, ...]] | None = None,
 ) -> Array:
     """Apply ``matrices[a]`` along axis ``a`` of the components of ``source``.
 
@@ -388,26 +389,39 @@ def _transform(
     ``Σ_i M[j, i] · (component i % s, read shifts[a][i] positions further)`` where ``s``
     is that axis' input count — the phase planes of the input transform read
     ``(i mod m, ⌊i / m⌋ tiles on)``; the output transform has no shifts and ``s = α``.
-    Each output component is one elementwise pass per nonzero of ``M``; the last
-    axis writes ``(∏ rows of M, length + tails[-1])``.
+    Each output component is one elementwise pass per nonzero of ``M`` (over all
+    components of the other axes at once); the last axis writes
+    ``(∏ rows of M, length + tails[-1])``, or, with ``crop = (lead, rows, grid)``, only
+    the ``grid`` corner of each ``(lead, *rows)`` plane: ``(∏ rows of M, lead·∏grid)``.
     """
     dims = list(sizes)
     current = source
+    last = len(matrices) - 1
     for axis, matrix in enumerate(matrices):
         rows = _nonzeros(matrix)
         count = dims[axis]
         before, after = math.prod(dims[:axis]), math.prod(dims[axis + 1 :])
         span = length + tails[axis + 1]
         dims[axis] = len(rows)
-        target = _scratch(names[axis % 2], (math.prod(dims), span), source.dtype)
         src = _view(current, (before, count, after, current.shape[-1]))
-        dst = _view(target, (before, len(rows), after, span))
-        spare = _scratch("winograd_spare", (before, after, span), source.dtype)
-        for j, row in enumerate(rows):  # all components of the other axes at once
+        shape: tuple[int, ...] | None = None
+        if axis == last and crop is not None:
+            lead, plane, grid = crop
+            shape = (before, after, lead, *plane)
+            target = _scratch(names[axis % 2], (math.prod(dims), lead * math.prod(grid)), src.dtype)
+            dst = _view(target, (before, len(rows), after, lead, *grid))
+        else:
+            target = _scratch(names[axis % 2], (math.prod(dims), span), src.dtype)
+            dst = _view(target, (before, len(rows), after, span))
+        spare = _scratch("winograd_spare", dst[:, 0].shape, src.dtype)
+        for j, row in enumerate(rows):
             terms = []
             for c, i in row:
                 shift = 0 if shifts is None else shifts[axis][i]
-                terms.append((c, src[:, i % count, :, shift : shift + span]))
+                term = src[:, i % count, :, shift : shift + span]
+                if shape is not None:  # the grid corner of each plane
+                    term = _view(term, shape)[_key(..., *(slice(0, g) for g in dst.shape[4:]))]
+                terms.append((c, term))
             _combine(dst[:, j], terms, spare)
         current = target
     return current
@@ -474,7 +488,7 @@ def _winograd(
     y = np.empty((n_batch, c_out, *out), dtype=dtype)
     if n_batch == 0:
         return y
-    plan = _plan(tiles, out, c_in, n_batch, dtype.itemsize)
+    plan = _plan(tiles, out)
     samples, band = _chunks(plan, c_in, n_batch, dtype.itemsize)
     u = _kernel(w, tiles, groups, dtype)
     bias_view = None if bias is None else bias.reshape(1, -1, *(1,) * len(tiles))
@@ -514,21 +528,29 @@ def _block(
     c_out, out = y.shape[1], y.shape[2:]
     per_in, per_out = c_in // groups, c_out // groups
     dtype = x.dtype
-    plan = _plan(tiles, out, c_in, nc, dtype.itemsize)
+    plan = _plan(tiles, out)
     steps = [m for m, _ in tiles]
     b_t = [transforms(m, r, dtype)[2] for m, r in tiles]
     a_t = [transforms(m, r, dtype)[0] for m, r in tiles]
     shifts = [[(i // m) * pitch for i in range(a)] for m, a, pitch in
               zip(steps, plan.alpha, plan.pitch, strict=True)]  # fmt: skip
     alpha_all = math.prod(plan.alpha)
-    positions = nc * math.prod(plan.rows)
+    length = c_in * nc * math.prod(plan.rows)
+    positions = nc * math.prod(plan.grid)  # the tap GEMMs skip the planes' extra rows
     # Reads past a plane's end stay within the tail: Σ reach·pitch after each axis.
     reach = [q * pitch for q, pitch in zip(plan.reach, plan.pitch, strict=True)]
     tails = [sum(reach[a:]) for a in range(len(tiles) + 1)]
-    planes = _scratch("winograd_planes", (math.prod(steps), c_in * positions + tails[0]), dtype)
-    _split(planes, x, pads, plan, c_in * positions)
+    planes = _scratch("winograd_planes", (math.prod(steps), length + tails[0]), dtype)
+    _split(planes, x, pads, plan, length)
     v = _transform(
-        planes, b_t, steps, shifts, c_in * positions, tails, ("winograd_a", "winograd_b")
+        planes,
+        b_t,
+        steps,
+        shifts,
+        length,
+        tails,
+        ("winograd_a", "winograd_b"),
+        (c_in * nc, plan.rows, plan.grid),
     )
     products = _scratch("winograd_products", (alpha_all * groups, per_out, positions), dtype)
     np.matmul(u, _view(v, (alpha_all * groups, per_in, positions)), out=products)
@@ -546,7 +568,7 @@ def _block(
         counts_ = [-(-(o - q) // m) for o, q, m in zip(out, phase, steps, strict=True)]
         if min(counts_) <= 0:
             continue
-        grid = _view(result[block], (c_out, nc, *plan.rows))
+        grid = _view(result[block], (c_out, nc, *plan.grid))
         src = grid[_key(slice(None), slice(None), *(slice(0, c) for c in counts_))]
         src = src.transpose(1, 0, *range(2, src.ndim))
         every = (slice(q, None, m) for q, m in zip(phase, steps, strict=True))
