@@ -864,13 +864,15 @@ def _numbers(text: str | None, size: tuple[int, ...], option: str) -> Any:
     return np.array([_float(t) for t in tokens]).reshape(size)
 
 
-def _interval(text: str) -> float:
+def _positive(text: str, option: str, unit: str, most: float = float("inf")) -> float:
+    """``--interval`` / ``--dpi``: a number above 0 (and at most ``most``)."""
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0 < value < float("inf"):
-        raise UsageError(f"--interval must be a number of milliseconds > 0; got {text!r}")
+    if not 0 < value <= most or value == float("inf"):
+        bound = "" if most == float("inf") else f" and <= {most:g}"
+        raise UsageError(f"{option} must be a number of {unit} > 0{bound}; got {text!r}")
     return value
 
 
@@ -941,7 +943,8 @@ def _animate(args: argparse.Namespace) -> int:
         raise UsageError(f"--view must be one of {', '.join(_VIEWS)}; got {args.view!r}")
     values = _numbers(args.values, spatial, "--values")
     kernel = _numbers(args.kernel, geometry["kernel_size"], "--kernel")
-    interval = _interval(args.interval)
+    interval = _positive(args.interval, "--interval", "milliseconds")
+    dpi = None if args.dpi is None else _positive(args.dpi, "--dpi", "dots per inch", 600)
     columns = None
     if args.columns is not None:
         if not args.columns.isdigit() or int(args.columns) < 1:
@@ -995,7 +998,7 @@ def _animate(args: argparse.Namespace) -> int:
     # Written beside it, then renamed: a failure never leaves half a file as --out.
     partial = path.with_name(f".{path.stem}.partial{suffix}")
     try:
-        anim.save(str(partial), writer=writer)
+        anim.save(str(partial), writer=writer, dpi=dpi)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -1189,10 +1192,15 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument(
         "--symbols",
         action="store_true",
-        help="write symbols x₀₀ … and w₀₀ … where no numbers are given (needs SymPy)",
+        help="write symbols x₀₀ … and w₀₀ … where no numbers are given",
     )
     animate.add_argument(
         "--interval", default="500", metavar="MS", help="milliseconds per frame (default 500)"
+    )
+    animate.add_argument(
+        "--dpi",
+        metavar="N",
+        help="dots per inch of the frames (default 72; 150 or 300 for print)",
     )
     animate.add_argument(
         "--columns",

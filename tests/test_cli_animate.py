@@ -95,17 +95,23 @@ def test_transposed_scatter_with_symbols_and_its_png_strip(tmp_path: Path) -> No
         assert np.abs(rgb[:h, :w].astype(int) - first_rgb).mean() < 8  # GIF's palette aside
 
 
-def test_a_strip_in_one_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    png = tmp_path / "row.png"
-    args = ["animate", "conv:k=2", "--input", "3", "--columns", "9", "--out", str(png)]
-    assert main(args) == 0
+def test_a_strip_in_one_row_at_twice_the_dpi(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gif, png = tmp_path / "row.gif", tmp_path / "row.png"
+    assert main(["animate", "conv:k=2", "--input", "3", "--out", str(gif)]) == 0
+    (w, h), _ = gif_frames(gif)
+    capsys.readouterr()
+    args = ["conv:k=2", "--input", "3", "--columns", "9", "--dpi", "144", "--out", str(png)]
+    assert main(["animate", *args]) == 0
     count = len(frames(3, 2))
     assert count == 2 and strip_grid(count, 9) == (2, 1)
     line = capsys.readouterr().out
-    w, h = (int(v) for v in line.split(" of ")[1].split(" ")[0].split("x"))
+    big_w, big_h = (int(v) for v in line.split(" of ")[1].split(" ")[0].split("x"))
+    assert abs(big_w - 2 * w) <= 1 and abs(big_h - 2 * h) <= 1
     with Image.open(png) as strip:
-        assert strip.size == (2 * w + STRIP_GAP, h)
-    assert line == f"wrote {png}: 2 frames of {w}x{h} pixels, 2 across, 1 down\n"
+        assert strip.size == (2 * big_w + STRIP_GAP, big_h)
+    assert line == f"wrote {png}: 2 frames of {big_w}x{big_h} pixels, 2 across, 1 down\n"
 
 
 def test_strip_grid_is_near_square() -> None:
@@ -211,6 +217,8 @@ def test_force_overwrites_and_its_absence_refuses(
         (["conv:k=2", "--input", "2x2", "--interval", "fast"], "--interval must be a number of"),
         (["conv:k=2", "--input", "2x2", "--interval", "inf"], "--interval must be a number of"),
         (["conv:k=2", "--input", "2x2", "--columns", "0"], "--columns must be a whole number"),
+        (["conv:k=2", "--input", "2", "--dpi", "0"], "--dpi must be a number of dots per inch > 0"),
+        (["conv:k=2", "--input", "2", "--dpi", "601"], "dots per inch > 0 and <= 600; got '601'"),
         (["conv:k=1", "--input", "30x30"], f"must give at most {ANIMATE_MAX_FRAMES} frames"),
     ],
 )
@@ -326,7 +334,16 @@ def test_help_names_the_verb_its_views_and_examples() -> None:
     assert max(map(len, text.splitlines())) <= 80
     for word in ("--input", "--out", "--view", "--values", "--kernel", "--symbols"):
         assert word in text
-    for word in ("--interval", "--columns", "--force", "window", "scatter", "zeros", "matrix"):
+    for word in (
+        "--interval",
+        "--dpi",
+        "--columns",
+        "--force",
+        "window",
+        "scatter",
+        "zeros",
+        "matrix",
+    ):
         assert word in text
     assert "  convmat animate conv:k=3,s=2,p=1 --input 5x5 --out conv.gif\n" in text
     assert (
