@@ -14,7 +14,7 @@ dilation ``d``, a tap ``t`` reads padded input ``s·j + t·d = s·(j + q) + r`` 
 (``d' = d / gcd(d, s)``), so the plane of phase ``r`` is taken from ``q₀(r)`` on and
 the rearranged kernel has dilation ``d'`` and ``K' = max_r K_r`` taps: a stride-1
 convolution of ``C_in·P`` channels (``P`` the phases used, at most ``s`` per axis;
-channel ``c·P + p``) with the kernel zero-padded where a phase has fewer than
+channel ``p·C_in/G + c`` of each group) with the kernel zero-padded where a phase has fewer than
 ``K'`` taps (``k`` not a multiple of ``s``). Padding is done while the planes are
 built (``np.pad`` first for the non-zero padding modes, as the direct engine).
 
@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from convmat._blas import transpose
 from convmat._fast.cost import Counts
 from convmat._fast.direct import (
     NP_MODES,
@@ -163,37 +164,53 @@ def inner_layers(layer: Layer, *, transposed: bool) -> list[Layer]:
     return [_poly_plan(layer).inner]
 
 
-def _gather(w: Array, tables: Sequence[Array]) -> Array:
-    """``w (A, B, *k)`` → ``(A, B, *P, *K)``: ``[..., p, m] = w[..., tables[a][p, m]]`` per axis.
+def _tap_tables(axes: Sequence[_Axis], phases: Sequence[Sequence[int]], flip: bool) -> Array:
+    """Per combination of the ``phases`` (per axis, indices into :attr:`_Axis.phases`) and
+    tap of the common sub-kernel: the flat kernel tap it takes, or ``-1`` (a padded zero).
 
-    One ``np.take`` per axis (contiguous runs, far faster than one fancy index
-    over every axis at once), then one transpose copy.
+    Shape ``(*P, *K)``; ``flip`` reverses the sub-kernel (the transposed layer's).
     """
-    ndim = len(tables)
-    out = w
-    for a, table in enumerate(tables):
-        out = np.take(out, table.ravel(), axis=2 + 2 * a)
-        out = out.reshape(*out.shape[: 2 + 2 * a], *table.shape, *out.shape[3 + 2 * a :])
-    # (A, B, P1, K1, P2, K2, ...) -> (A, B, P1, P2, ..., K1, K2, ...)
-    order = (0, 1, *(2 + 2 * a for a in range(ndim)), *(3 + 2 * a for a in range(ndim)))
-    return np.ascontiguousarray(out.transpose(order))
+    index = np.zeros((), dtype=np.intp)
+    valid = np.ones((), dtype=bool)
+    ndim = len(axes)
+    for a, (axis, chosen) in enumerate(zip(axes, phases, strict=True)):
+        size = max(axis.sizes[p] for p in chosen)
+        table = np.full((len(chosen), size), -1, dtype=np.intp)
+        for t, (p, m) in enumerate(axis.taps):
+            if p in chosen:
+                table[chosen.index(p), size - 1 - m if flip else m] = t
+        shape = [1] * (2 * ndim)
+        shape[a], shape[ndim + a] = table.shape
+        table = table.reshape(shape)
+        n = len(axis.taps)
+        index = index * n + np.maximum(table, 0)
+        valid = valid & (table >= 0)
+    return np.where(valid, index, -1)
 
 
 def _poly_weight(w: Array, axes: Sequence[_Axis]) -> Array:
-    """``(C_out, C_in/G·P, *K')``: tap ``m`` of phase ``p`` of channel ``c`` at ``c·P + p``."""
-    k = w.shape[2:]
-    tables = []
-    for axis, n in zip(axes, k, strict=True):
-        table = np.full((len(axis.phases), max(axis.sizes)), n)  # n: a zero appended
-        for t, (p, m) in enumerate(axis.taps):
-            table[p, m] = t
-        tables.append(table)
-    if any(len(set(axis.sizes)) > 1 for axis in axes):
-        padded = np.zeros((*w.shape[:2], *(n + 1 for n in k)), dtype=w.dtype)
-        padded[_key(slice(None), slice(None), *(slice(0, n) for n in k))] = w
-        w = padded
-    sub = _gather(w, tables)  # (C_out, C_in/G, *P, *K')
-    return sub.reshape(w.shape[0], -1, *sub.shape[2 + len(axes) :])
+    """``(C_out, P·C_in/G, *K')``: tap ``m`` of phase ``p`` of channel ``c`` at ``p·C_in/G + c``.
+
+    Built tap-major — memory ``(*K', C_out, P, C_in/G)``, the order the stride-1
+    methods read a kernel in — from one BLAS transpose of ``w`` and one contiguous
+    copy per tap, and returned as a (non-contiguous) view of that memory: a work
+    buffer of this thread (:func:`convmat._fast.direct._scratch`), valid until the
+    next call.
+    """
+    ndim = len(axes)
+    c_out, per_in = w.shape[:2]
+    table = _tap_tables(axes, [range(len(a.phases)) for a in axes], flip=False)
+    blocks, sizes = table.shape[:ndim], table.shape[ndim:]
+    taps = _scratch("polyphase_taps", (math.prod(w.shape[2:]), c_out * per_in), w.dtype)
+    transpose(w.reshape(c_out * per_in, -1), taps)
+    flat = table.reshape(math.prod(blocks), math.prod(sizes))
+    memory = _scratch("polyphase_weight", (math.prod(sizes), c_out, flat.shape[0], per_in), w.dtype)
+    for m in range(flat.shape[1]):
+        for p in range(flat.shape[0]):
+            t = flat[p, m]
+            memory[m, :, p] = 0 if t < 0 else taps[t].reshape(c_out, per_in)
+    view = memory.reshape(*sizes, c_out, -1)
+    return view.transpose(ndim, ndim + 1, *range(ndim))
 
 
 def conv(
@@ -219,7 +236,10 @@ def conv(
         )
     axes = plan.axes
     counts = [len(a.phases) for a in axes]
-    planes = _scratch("polyphase", (n_batch, x.shape[1], *counts, *plan.length), x.dtype)
+    groups = layer.groups
+    per_in = x.shape[1] // groups
+    source = x.reshape(n_batch, groups, per_in, *x.shape[2:])
+    planes = _scratch("polyphase", (n_batch, groups, *counts, per_in, *plan.length), x.dtype)
     for combo in itertools.product(*(range(c) for c in counts)):
         dst_index, src_index = [], []
         for p, a, s, lo, n, length in zip(
@@ -231,8 +251,8 @@ def conv(
             dst_index.append(slice(i0, i1))
             start = s * (i0 + q0) + r - lo
             src_index.append(slice(start, start + s * (i1 - i0), s) if i1 > i0 else slice(0, 0))
-        dest = planes[_key(slice(None), slice(None), *combo)]
-        _place(dest, x[_key(slice(None), slice(None), *src_index)], dst_index)
+        dest = planes[_key(slice(None), slice(None), *combo)]  # (N, G, C_in/G, *L)
+        _place(dest, source[_key(slice(None), slice(None), slice(None), *src_index)], dst_index)
     flat = planes.reshape(n_batch, -1, *plan.length)
     run = conv_engine if inner is None else inner
     return run(flat, _poly_weight(w, axes), plan.inner, bias)
@@ -310,21 +330,35 @@ def _sub_plan(layer: Layer) -> _SubPlan:
     return _SubPlan(axes, ranges, parts, empty)
 
 
-def _sub_weight(w: Array, axes: Sequence[_Axis], phases: Sequence[tuple[int, ...]]) -> Array:
-    """``(C_in, C_out/G, *P, *K)``: the flipped taps of the chosen ``phases`` of ``w``.
+def _sub_weight(
+    w: Array, axes: Sequence[_Axis], phases: Sequence[Sequence[int]], groups: int
+) -> Array:
+    """The forward weight ``(G·P·C_out/G, C_in/G, *K)`` of a set of equal ``phases``: the
+    flipped taps of ``w (C_in, C_out/G, *k)`` (transposed layout), channels swapped;
+    output channel ``(g·P + p)·C_out/G + c`` holds phase ``p`` of channel ``c`` of group ``g``.
 
-    ``w`` is ``(C_in, C_out/G, *k)`` (transposed layout); phases are indices into
-    each axis's :attr:`_Axis.phases`, all with the same taps.
+    Built tap-major (memory ``(*K, G, P, C_out/G, C_in/G)``) from one BLAS transpose per
+    group and one contiguous copy per tap, and returned as a view of that memory (a
+    work buffer, as :func:`_poly_weight`'s).
     """
-    tables = []
-    for axis, chosen in zip(axes, phases, strict=True):
-        size = axis.sizes[chosen[0]]
-        table = np.zeros((len(chosen), size), dtype=np.intp)
-        for t, (p, m) in enumerate(axis.taps):
-            if p in chosen:
-                table[chosen.index(p), size - 1 - m] = t  # flipped
-        tables.append(table)
-    return _gather(w, tables)
+    ndim = len(axes)
+    c_y, per_x = w.shape[:2]
+    per_y = c_y // groups
+    table = _tap_tables(axes, phases, flip=True)
+    blocks, sizes = table.shape[:ndim], table.shape[ndim:]
+    n_taps = math.prod(w.shape[2:])
+    swapped = _scratch("polyphase_taps", (groups, per_x * n_taps, per_y), w.dtype)
+    transpose(w.reshape(groups, per_y, per_x * n_taps), swapped)  # [g, c·T + t, cy]
+    by_tap = swapped.reshape(groups, per_x, n_taps, per_y)
+    flat = table.reshape(math.prod(blocks), math.prod(sizes))
+    memory = _scratch(
+        "polyphase_weight", (flat.shape[1], groups, flat.shape[0], per_x, per_y), w.dtype
+    )
+    for m in range(flat.shape[1]):
+        for p in range(flat.shape[0]):
+            memory[m, :, p] = by_tap[:, :, flat[p, m]]  # equal phases: no padded zero
+    view = memory.reshape(*sizes, -1, per_y)
+    return view.transpose(ndim, ndim + 1, *range(ndim))
 
 
 def conv_transpose(
@@ -345,19 +379,20 @@ def conv_transpose(
     plan = _sub_plan(layer)
     run = conv_engine if inner is None else inner
     groups, ndim = layer.groups, layer.ndim
-    c_y, per_x = w.shape[0], w.shape[1]
-    per_y, c_x = c_y // groups, per_x * groups
+    per_x = w.shape[1]
+    c_x = per_x * groups
     x = np.empty((n_batch, c_x, *layer.in_spatial), dtype=y.dtype)
     b = None if bias is None else bias.reshape(-1, *(1,) * ndim)
+    x_groups = x.reshape(n_batch, groups, per_x, *layer.in_spatial)
+    b_groups = None if b is None else b.reshape(groups, per_x, *b.shape[1:])
     for part in plan.parts:
         counts = [len(p) for p in part.phases]
         result = None
         if part.inner is not None:
-            sub = _sub_weight(w, plan.axes, part.phases)  # (C_y, per_x, *P, *K)
-            sub = _to_forward(sub.reshape(groups, per_y, per_x, *sub.shape[2:]), ndim)
+            sub = _sub_weight(w, plan.axes, part.phases, groups)
             source = y[_key(slice(None), slice(None), *(slice(a, b) for a, b in part.crop))]
             result = run(np.ascontiguousarray(source), sub, part.inner, None)
-            result = result.reshape(n_batch, c_x, *counts, *result.shape[2:])
+            result = result.reshape(n_batch, groups, *counts, per_x, *result.shape[2:])
         for combo in itertools.product(*(range(c) for c in counts)):
             x_index, j_index = [], []
             for i, phases, a, rng, s, (lo, _), j_start in zip(
@@ -380,11 +415,12 @@ def conv_transpose(
             if result is None:
                 target[...] = 0 if b is None else b
                 continue
-            src = result[_key(slice(None), slice(None), *combo, *j_index)]
-            if b is None:
-                np.copyto(target, src)
+            src = result[_key(slice(None), slice(None), *combo, slice(None), *j_index)]
+            split = x_groups[_key(slice(None), slice(None), slice(None), *x_index)]
+            if b_groups is None:
+                np.copyto(split, src)
             else:
-                np.add(src, b, out=target)
+                np.add(src, b_groups, out=split)
     for combo in plan.empty:
         x_index = [
             slice((r - lo) % s, None, s)
@@ -393,17 +429,6 @@ def conv_transpose(
         target = x[_key(slice(None), slice(None), *x_index)]
         target[...] = 0 if b is None else b
     return x
-
-
-def _to_forward(sub: Array, ndim: int) -> Array:
-    """``(G, C_in/G, C_out/G, *P, *K)`` → the forward weight ``(G·C_out/G·P, C_in/G, *K)``."""
-    groups, per_y, per_x = sub.shape[:3]
-    p_axes = range(3, 3 + ndim)
-    k_axes = range(3 + ndim, 3 + 2 * ndim)
-    order = (0, 2, *p_axes, 1, *k_axes)
-    forward = np.ascontiguousarray(sub.transpose(order))
-    blocks = math.prod(sub.shape[3 : 3 + ndim])
-    return forward.reshape(groups * per_x * blocks, per_y, *sub.shape[3 + ndim :])
 
 
 # --------------------------------------------------------------------------- counts
