@@ -823,7 +823,6 @@ ANIMATE_SUFFIXES = (".gif", ".png", ".mp4")
 ANIMATE_MAX_FRAMES = 400
 #: White pixels between the frames of a PNG strip.
 STRIP_GAP = 8
-_VIEWS = ("window", "scatter", "zeros", "matrix")
 
 
 def _animate_layer(text: str, ndim: int) -> dict[str, Any]:
@@ -935,12 +934,14 @@ def _image_writer(suffix: str, interval: float, columns: int | None) -> Any:
 
 
 def _animate(args: argparse.Namespace) -> int:
+    from convmat._frames import VIEWS, frames  # NumPy only; matplotlib comes later
+
     spatial = parse_size(args.input, "--input")
     if len(spatial) > 2 or min(spatial) < 1:
         raise UsageError(f"--input must have 1 or 2 sizes, each >= 1, like 5x5; got {args.input!r}")
     geometry = _animate_layer(args.layer, len(spatial))
-    if args.view is not None and args.view not in _VIEWS:
-        raise UsageError(f"--view must be one of {', '.join(_VIEWS)}; got {args.view!r}")
+    if args.view is not None and args.view not in VIEWS:
+        raise UsageError(f"--view must be one of {', '.join(VIEWS)}; got {args.view!r}")
     values = _numbers(args.values, spatial, "--values")
     kernel = _numbers(args.kernel, geometry["kernel_size"], "--kernel")
     interval = _positive(args.interval, "--interval", "milliseconds")
@@ -953,9 +954,6 @@ def _animate(args: argparse.Namespace) -> int:
     suffix = check_out_file(args.out, ANIMATE_SUFFIXES, force=args.force)
     if columns is not None and suffix != ".png":
         raise UsageError(f"--columns lays out a .png strip; got --out {args.out!r}")
-
-    from convmat._frames import frames
-
     count = len(frames(spatial, view=args.view, **geometry))
     if count > ANIMATE_MAX_FRAMES:
         raise UsageError(
