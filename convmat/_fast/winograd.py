@@ -290,7 +290,8 @@ def _terms(tiles: Sequence[tuple[int, int]], itemsize: int) -> tuple[int, int, i
 def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Counts:
     """The counted work of one call (see :class:`convmat._fast.cost.Counts`).
 
-    GEMM flops: the ``α^d·groups`` tap GEMMs over the tiles and the kernel transform.
+    GEMM flops: the ``α^d·groups`` tap GEMMs over the tiles (and the phase planes' extra
+    rows) and the kernel transform.
     Streamed bytes: the finiteness check, the split into phase planes, the elementwise
     transforms (each term reads a plane, and writes or updates one) and the final
     store. ``work_bytes``: the phase planes, the two transform buffers, the products
@@ -308,7 +309,7 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
     samples, band = _chunks(plan, c_in, n_batch, item)
     blocks = -(-n_batch // samples) * -(-plan.grid[0] // band)
     rows = n_batch * math.prod(plan.rows) * (1 + plan.reach[0] * blocks / max(plan.grid[0], 1))
-    grid = n_batch * math.prod(plan.grid)
+    grid = rows  # the tap GEMMs and the output transform run over the planes' rows
     alpha_all, phases = math.prod(plan.alpha), math.prod(m for m, _ in tiles)
     taps = math.prod(layer.kernel_size)
     flops = 2.0 * alpha_all * (c_out // groups) * c_in * grid
@@ -321,7 +322,7 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
     stream += phases * c_out * grid * item + y_bytes
     # One block: its planes, two transform buffers, the products; and the kernel.
     block_rows = samples * math.prod(plan.rows[1:]) * (min(band, plan.grid[0]) + plan.reach[0])
-    block_grid = samples * math.prod(plan.grid[1:]) * min(band, plan.grid[0])
+    block_grid = block_rows
     work = phases * c_in * block_rows + alpha_all * c_out * block_grid
     work += 2 * alpha_all * max(c_in * block_rows, c_out * block_grid)
     work = (work + alpha_all * c_out * (c_in // groups)) * item
@@ -380,7 +381,6 @@ def _transform(
     length: int,
     tails: Sequence[int],
     names: tuple[str, str],
-    crop: tuple[int, tuple[int, ...], tuple[int, ...]] | None = None,
 ) -> Array:
     """Apply ``matrices[a]`` along axis ``a`` of the components of ``source``.
 
@@ -391,12 +391,11 @@ def _transform(
     ``(i mod m, ⌊i / m⌋ tiles on)``; the output transform has no shifts and ``s = α``.
     Each output component is one elementwise pass per nonzero of ``M`` (over all
     components of the other axes at once); the last axis writes
-    ``(∏ rows of M, length + tails[-1])``, or, with ``crop = (lead, rows, grid)``, only
-    the ``grid`` corner of each ``(lead, *rows)`` plane: ``(∏ rows of M, lead·∏grid)``.
+    ``(∏ rows of M, length + tails[-1])``. (Cropping the planes' junk rows in the last
+    pass would shrink the tap GEMMs, but strided passes cost more than that saves.)
     """
     dims = list(sizes)
     current = source
-    last = len(matrices) - 1
     for axis, matrix in enumerate(matrices):
         rows = _nonzeros(matrix)
         count = dims[axis]
@@ -404,24 +403,14 @@ def _transform(
         span = length + tails[axis + 1]
         dims[axis] = len(rows)
         src = _view(current, (before, count, after, current.shape[-1]))
-        shape: tuple[int, ...] | None = None
-        if axis == last and crop is not None:
-            lead, plane, grid = crop
-            shape = (before, after, lead, *plane)
-            target = _scratch(names[axis % 2], (math.prod(dims), lead * math.prod(grid)), src.dtype)
-            dst = _view(target, (before, len(rows), after, lead, *grid))
-        else:
-            target = _scratch(names[axis % 2], (math.prod(dims), span), src.dtype)
-            dst = _view(target, (before, len(rows), after, span))
+        target = _scratch(names[axis % 2], (math.prod(dims), span), src.dtype)
+        dst = _view(target, (before, len(rows), after, span))
         spare = _scratch("winograd_spare", dst[:, 0].shape, src.dtype)
         for j, row in enumerate(rows):
             terms = []
             for c, i in row:
                 shift = 0 if shifts is None else shifts[axis][i]
-                term = src[:, i % count, :, shift : shift + span]
-                if shape is not None:  # the grid corner of each plane
-                    term = _view(term, shape)[_key(..., *(slice(0, g) for g in dst.shape[4:]))]
-                terms.append((c, term))
+                terms.append((c, src[:, i % count, :, shift : shift + span]))
             _combine(dst[:, j], terms, spare)
         current = target
     return current
@@ -536,7 +525,7 @@ def _block(
               zip(steps, plan.alpha, plan.pitch, strict=True)]  # fmt: skip
     alpha_all = math.prod(plan.alpha)
     length = c_in * nc * math.prod(plan.rows)
-    positions = nc * math.prod(plan.grid)  # the tap GEMMs skip the planes' extra rows
+    positions = nc * math.prod(plan.rows)  # the extra rows are junk, cropped by the store
     # Reads past a plane's end stay within the tail: Σ reach·pitch after each axis.
     reach = [q * pitch for q, pitch in zip(plan.reach, plan.pitch, strict=True)]
     tails = [sum(reach[a:]) for a in range(len(tiles) + 1)]
@@ -550,7 +539,6 @@ def _block(
         length,
         tails,
         ("winograd_a", "winograd_b"),
-        (c_in * nc, plan.rows, plan.grid),
     )
     products = _scratch("winograd_products", (alpha_all * groups, per_out, positions), dtype)
     np.matmul(u, _view(v, (alpha_all * groups, per_in, positions)), out=products)
@@ -568,7 +556,7 @@ def _block(
         counts_ = [-(-(o - q) // m) for o, q, m in zip(out, phase, steps, strict=True)]
         if min(counts_) <= 0:
             continue
-        grid = _view(result[block], (c_out, nc, *plan.grid))
+        grid = _view(result[block], (c_out, nc, *plan.rows))
         src = grid[_key(slice(None), slice(None), *(slice(0, c) for c in counts_))]
         src = src.transpose(1, 0, *range(2, src.ndim))
         every = (slice(q, None, m) for q, m in zip(phase, steps, strict=True))
