@@ -117,7 +117,7 @@ def test_conv_transpose_equals_direct(
     layer: dict[str, Any], data: st.DataObject, with_bias: bool, n_batch: int
 ) -> None:
     if not _strided(layer):
-        layer = {**layer, "stride": 2, "output_padding": 0}
+        layer = {**layer, "stride": 2, "padding": 0, "output_padding": 0}
     lay = _transposed(layer)
     y = data.draw(small_ints((n_batch, *layer["input_shape"])))
     w = data.draw(small_ints(layer["weight_shape"]))
@@ -207,7 +207,7 @@ def test_conv_transpose_matches_torch(layer: dict[str, Any], data: st.DataObject
     from convmat.testing import torch_conv_transpose
 
     if not _strided(layer):
-        layer = {**layer, "stride": 3, "output_padding": 0}
+        layer = {**layer, "stride": 3, "padding": 0, "output_padding": 0}
     y = data.draw(small_ints((2, *layer["input_shape"])))
     w = data.draw(small_ints(layer["weight_shape"]))
     got = polyphase.conv_transpose(y, w, _transposed(layer), None)

@@ -170,12 +170,12 @@ def _tap_tables(axes: Sequence[_Axis], phases: Sequence[Sequence[int]], flip: bo
 
     Shape ``(*P, *K)``; ``flip`` reverses the sub-kernel (the transposed layer's).
     """
-    index = np.zeros((), dtype=np.intp)
-    valid = np.ones((), dtype=bool)
+    index: Array = np.zeros((), dtype=np.intp)
+    valid: Array = np.ones((), dtype=bool)
     ndim = len(axes)
     for a, (axis, chosen) in enumerate(zip(axes, phases, strict=True)):
         size = max(axis.sizes[p] for p in chosen)
-        table = np.full((len(chosen), size), -1, dtype=np.intp)
+        table: Array = np.full((len(chosen), size), -1, dtype=np.intp)
         for t, (p, m) in enumerate(axis.taps):
             if p in chosen:
                 table[chosen.index(p), size - 1 - m if flip else m] = t
@@ -185,7 +185,8 @@ def _tap_tables(axes: Sequence[_Axis], phases: Sequence[Sequence[int]], flip: bo
         n = len(axis.taps)
         index = index * n + np.maximum(table, 0)
         valid = valid & (table >= 0)
-    return np.where(valid, index, -1)
+    tables: Array = np.where(valid, index, -1)
+    return tables
 
 
 def _poly_weight(w: Array, axes: Sequence[_Axis]) -> Array:
@@ -209,8 +210,8 @@ def _poly_weight(w: Array, axes: Sequence[_Axis]) -> Array:
         for p in range(flat.shape[0]):
             t = flat[p, m]
             memory[m, :, p] = 0 if t < 0 else taps[t].reshape(c_out, per_in)
-    view = memory.reshape(*sizes, c_out, -1)
-    return view.transpose(ndim, ndim + 1, *range(ndim))
+    view: Array = memory.reshape(*sizes, c_out, -1).transpose(ndim, ndim + 1, *range(ndim))
+    return view
 
 
 def conv(
@@ -357,8 +358,8 @@ def _sub_weight(
     for m in range(flat.shape[1]):
         for p in range(flat.shape[0]):
             memory[m, :, p] = by_tap[:, :, flat[p, m]]  # equal phases: no padded zero
-    view = memory.reshape(*sizes, -1, per_y)
-    return view.transpose(ndim, ndim + 1, *range(ndim))
+    view: Array = memory.reshape(*sizes, -1, per_y).transpose(ndim, ndim + 1, *range(ndim))
+    return view
 
 
 def conv_transpose(
