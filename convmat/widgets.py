@@ -955,14 +955,11 @@ class Explorer:
                 c["view"],
             ]
         )
-        animation = ipw.VBox([ipw.HBox([c["play"], c["step"]]), o["frame"]])
-        details = ipw.HBox(
-            [
-                ipw.VBox([c["cell"], o["formula"], o["matrix"]]),
-                o["overlap"],
-            ]
-        )
-        self.widget = ipw.VBox([ipw.HBox([settings, animation]), o["shape"], o["message"], details])
+        self._player = ipw.HBox([c["play"], c["step"]])
+        animation = ipw.VBox([self._player, o["frame"]])
+        self._cell_box = ipw.VBox([c["cell"], o["formula"], o["matrix"]])
+        details = ipw.HBox([self._cell_box, o["overlap"]])
+        self.widget = ipw.VBox([o["shape"], o["message"], ipw.HBox([settings, animation]), details])
         for name in (
             "ndim",
             "height",
@@ -1036,7 +1033,7 @@ class Explorer:
     def _refresh(self) -> None:
         """Read the settings, then redraw everything (the step and cell kept where possible)."""
         c, o = self.controls, self.outputs
-        c["height"].layout.display = None if c["ndim"].value == 2 else "none"
+        _show(c["height"], c["ndim"].value == 2)
         c["output_padding"].disabled = not c["transposed"].value
         st = self._state = self.state()
         colour = "inherit" if st.ok else "#b00020"
@@ -1071,6 +1068,12 @@ class Explorer:
             o["overlap"].value = _png(figure)
         else:
             o["overlap"].value = b""
+        # Nothing to show is shown as nothing (an empty image would be a broken one).
+        for name in ("frame", "overlap", "matrix"):
+            _show(o[name], len(o[name].value) > 0)
+        _show(o["message"], bool(o["message"].value))
+        _show(self._player, bool(self._frames))
+        _show(self._cell_box, st.ok)
 
     def _draw_frame(self) -> None:
         st, o = self._state, self.outputs
@@ -1098,6 +1101,10 @@ class Explorer:
         figure = self._figures["matrix"]
         draw_matrix(st, cell, figure)
         o["matrix"].value = _png(figure)
+
+
+def _show(widget: Any, visible: bool) -> None:
+    widget.layout.display = None if visible else "none"
 
 
 def _fits(view: str, transposed: bool) -> bool:

@@ -533,8 +533,14 @@ def test_an_invalid_geometry_shows_the_reason_and_clears_the_pictures() -> None:
     assert len(shape) == 1 and "no layer: kernel_size (dilated) must fit" in shape[0].value
     assert "#b00020" in shape[0].value  # shown in red
     assert all(bytes(image.value) == b"" for image in ex_outputs)
+    assert all(image.layout.display == "none" for image in ex_outputs)  # no broken images
+    cell = control(box, "output cell")
+    (cell_box,) = [w for w in walk(box) if cell in getattr(w, "children", ())]
+    assert cell_box.layout.display == "none"  # no cell to choose, no formula
     control(box, "kernel_size").value = 2  # back to a layer: everything is drawn again
-    assert all(bytes(image.value).startswith(b"\x89PNG") for image in ex_outputs[1:])
+    assert all(bytes(image.value).startswith(b"\x89PNG") for image in ex_outputs)
+    assert all(image.layout.display is None for image in ex_outputs)
+    assert cell_box.layout.display is None
 
 
 def test_output_padding_too_large_is_a_message_in_the_widget() -> None:
