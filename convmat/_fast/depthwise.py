@@ -49,8 +49,8 @@ from convmat._layer import Layer
 Array = np.ndarray[Any, Any]
 
 NAME = "depthwise"
-#: Bytes of gathered tap columns per batched product (kept in L2 with its output).
-COLUMN_BYTES = 2**18
+#: Bytes of gathered tap columns per batched product (kept in cache with its output).
+COLUMN_BYTES = 2**20
 #: The direct engine's layout plans with channels first and no stacked shifts.
 _LAYOUT = (2**62, 2**62, 0)
 
@@ -201,8 +201,10 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
     """The counted work of one call (see :class:`~convmat._fast.cost.Counts`).
 
     GEMM flops over every position of the planes (junk included), one batched
-    product per band; streamed bytes: the padding, the packing, the gathered
-    columns (written, then read by the product) and the store.
+    product per band; streamed bytes: the padding, the packing and the store —
+    the gathered columns are written and read back within the cache
+    (``COLUMN_BYTES`` a band), so they count as passes (one per tap and band),
+    not as memory traffic.
     """
     n_taps = math.prod(layer.kernel_size)
     if transposed:
@@ -225,11 +227,10 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
     products = -(-channels // band) * -(-length // columns) * (blocks if transposed else 1)
     planes = channels * in_blocks * (size + tail)
     out = channels * blocks * per_out * size
-    gathered = 2 * channels * n_taps * length
     return Counts(
         gemm_flops=2.0 * channels * per_out * n_taps * length,
         gemm_calls=products,
-        stream_bytes=float(itemsize * (pad + x_items + planes + gathered + out + y_items)),
+        stream_bytes=float(itemsize * (pad + x_items + 2 * planes + 2 * out + y_items)),
         passes=products * (1 + n_taps // max(blocks, 1)) + 2 * layer.ndim * in_blocks + 2,
         work_bytes=itemsize * (planes + out) + COLUMN_BYTES,
     )
