@@ -104,6 +104,9 @@ TILES: dict[str, dict[int, tuple[int, ...]]] = {
     "f4": {2: (2, 3), 3: (2,), 4: (2,)},
     "f8": {2: (2, 3, 4, 5, 6), 3: (2, 3, 4), 4: (2, 3, 4), 5: (2, 3), 6: (2,), 7: (2,)},
 }
+#: Flops a GEMM does in the time of one elementwise term per plane position (measured
+#: 50-100 on layers B and E, float32 and float64): the exchange rate of :func:`variant`.
+ELEMENT_FLOPS = 64
 CHUNK_BYTES = 32 * 2**20  # transformed input per block (direct.SCRATCH_LIMIT: reused buffers)
 
 
@@ -221,27 +224,43 @@ def variant(
 ) -> tuple[tuple[int, int], ...]:
     """Per axis, the ``(m, r)`` of the F(m, r) run: ``r`` the kernel taps, ``m`` the tile.
 
-    Among the tile sizes accurate enough for the dtype (``TILES``), the one with
-    the fewest multiplications per output, counting the partial last tile;
-    ties go to the smaller tile (cheaper transforms, smaller error).
+    Among the tile sizes accurate enough for the dtype (``TILES``), the combination
+    with the least predicted work: the tap GEMMs' flops plus ``ELEMENT_FLOPS`` per
+    plane position and term of the elementwise transforms (a term with a coefficient
+    other than ±1 counts twice). Measured on layers B, E and G (64, 256 and 16
+    channels) F(2, 3) beats F(3, 3) and F(4, 3) in float64 too: the transforms of the
+    larger tiles cost more than their fewer products save. With a few hundred channels
+    the model moves to F(4, 3) on some axes (not measured).
 
     >>> from convmat._layer import conv_layer
     >>> variant(conv_layer((64, 56, 56), (64, 64, 3, 3), padding=1), 8)
-    ((4, 3), (4, 3))
-    >>> variant(conv_layer((64, 56, 56), (64, 64, 3, 3), padding=1), 4)
+    ((2, 3), (2, 3))
+    >>> variant(conv_layer((512, 28, 28), (512, 512, 3, 3), padding=1), 8)
+    ((4, 3), (2, 3))
+    >>> variant(conv_layer((512, 28, 28), (512, 512, 3, 3), padding=1), 4)
     ((2, 3), (2, 3))
     """
     table = TILES["f4" if itemsize <= 4 else "f8"]
     _, out, _ = _geometry(layer, transposed)
-    chosen = []
+    c_in, c_out = (
+        (layer.out_channels, layer.in_channels)
+        if transposed
+        else (layer.in_channels, layer.out_channels)
+    )
+    options = []
     for r, o in zip(layer.kernel_size, out, strict=True):
-        sizes = [m for m in table.get(r, ()) if m <= max(o, 2)]
-        if r == 1 or not sizes:
-            chosen.append((1, r))
-            continue
-        best = min(sizes, key=lambda m: (-(-o // m) * (m + r - 1), m))
-        chosen.append((best, r))
-    return tuple(chosen)
+        sizes = [(m, r) for m in table.get(r, ()) if m <= max(o, 2)]
+        options.append(sizes if r > 1 and sizes else [(1, r)])
+
+    def work(tiles: tuple[tuple[int, int], ...]) -> tuple[float, tuple[int, ...]]:
+        plan = _plan(tiles, out)
+        rows = math.prod(plan.rows)
+        taps = 2.0 * math.prod(plan.alpha) * (c_out // layer.groups) * c_in * rows
+        terms_in, terms_out, _, _ = _terms(tiles, itemsize, weighted=True)
+        elements = ELEMENT_FLOPS * rows * (terms_in * c_in + terms_out * c_out)
+        return taps + elements, tuple(m for m, _ in tiles)
+
+    return min(itertools.product(*options), key=work)
 
 
 class _Plan(NamedTuple):
@@ -269,10 +288,13 @@ def _nonzeros(matrix: Array) -> list[list[tuple[Any, int]]]:
     return [[(v, i) for i, v in enumerate(row) if v != 0] for row in matrix]
 
 
-def _terms(tiles: Sequence[tuple[int, int]], itemsize: int) -> tuple[int, int, int, int]:
+def _terms(
+    tiles: Sequence[tuple[int, int]], itemsize: int, *, weighted: bool = False
+) -> tuple[int, int, int, int]:
     """``(component terms in, out, passes in, out)`` of the elementwise transforms: the
     terms count one plane-sized read per nonzero of a matrix and component of the other
-    axes, the passes one NumPy call per nonzero."""
+    axes (``weighted``: twice for a coefficient other than ±1, a multiply and an add),
+    the passes one NumPy call per nonzero."""
     dtype = np.float32 if itemsize <= 4 else np.float64
     terms_in = terms_out = passes_in = passes_out = 0
     sizes_in = [m for m, _ in tiles]
@@ -280,6 +302,9 @@ def _terms(tiles: Sequence[tuple[int, int]], itemsize: int) -> tuple[int, int, i
     for axis, (m, r) in enumerate(tiles):
         at, _, bt = transforms(m, r, dtype)
         nnz_in, nnz_out = int(np.count_nonzero(bt)), int(np.count_nonzero(at))
+        if weighted:
+            nnz_in += int(np.count_nonzero((bt != 0) & (np.abs(bt) != 1)))
+            nnz_out += int(np.count_nonzero((at != 0) & (np.abs(at) != 1)))
         terms_in += math.prod(sizes_in) // sizes_in[axis] * nnz_in
         terms_out += math.prod(sizes_out) // sizes_out[axis] * nnz_out
         passes_in, passes_out = passes_in + nnz_in, passes_out + nnz_out
