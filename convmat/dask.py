@@ -909,7 +909,9 @@ def apply(map: AffineMap, x: Any) -> da.Array:
     Examples
     --------
     >>> import numpy as np, dask.array as da, torch, convmat
-    >>> model = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    >>> model = torch.nn.Sequential(
+    ...     torch.nn.Conv1d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(12, 3)
+    ... )
     >>> A = convmat.from_torch(model.double(), (1, 8))
     >>> x = np.random.default_rng(0).standard_normal((10, 1, 8))
     >>> y = apply(A, da.from_array(x, chunks=(4, 1, 8)))

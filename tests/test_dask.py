@@ -36,10 +36,10 @@ zarr = pytest.importorskip("zarr")
 
 import convmat.dask as cd  # noqa: E402
 
-LIMIT = 400 * 2**20  # each worker's memory limit, bytes
+LIMIT = 256 * 2**20  # each worker's memory limit, bytes
 
 SETTINGS = settings(
-    max_examples=20,
+    max_examples=12,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -47,12 +47,14 @@ SETTINGS = settings(
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    """Two single-threaded worker processes; spilling off, so memory is what the job holds."""
+    """Two single-threaded worker processes; spilling and pausing off, so memory is what the
+    job holds (a worker above 95% of its limit would still be restarted)."""
     with dask.config.set(
         {
             "distributed.admin.system-monitor.interval": "20ms",
             "distributed.worker.memory.target": False,
             "distributed.worker.memory.spill": False,
+            "distributed.worker.memory.pause": False,
         }
     ):
         cluster = distributed.LocalCluster(
@@ -289,8 +291,8 @@ def _peak_memory(dask_worker: Any) -> float:
 
 
 def test_zarr_to_zarr_larger_than_a_worker(client: Any, tmp_path: Any) -> None:
-    height, width, rows = 10240, 32768, 128  # 1.25 GiB of float32: 3.2 worker limits
-    assert height * width * 4 > 3 * LIMIT
+    height, width, rows = 8192, 24576, 32  # 768 MiB of float32: 3 worker limits
+    assert height * width * 4 >= 3 * LIMIT
     src = zarr.create_array(
         str(tmp_path / "in.zarr"),
         shape=(1, 1, height, width),
@@ -322,7 +324,7 @@ def test_zarr_to_zarr_larger_than_a_worker(client: Any, tmp_path: Any) -> None:
 # --------------------------------------------------------------------------- matrices in blocks
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(layer=conv_layers(max_dims=3, max_size=6), data=st.data())
 def test_conv_matrix_blocks_equal_conv_matrix(
     client: Any, layer: dict[str, Any], data: Any, tmp_path_factory: Any
