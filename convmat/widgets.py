@@ -84,10 +84,10 @@ LABEL_CELLS = 64
 #: Overlap maps with more cells than this show their counts as colours only (and a colorbar).
 NUMBER_CELLS = 256
 
-#: Pictures of at most this many cells (all panels) write the symbols ``x₀₀``, ``w₀₀`` and
-#: the outputs' formulas in their cells; larger ones are drawn with colours only.
+#: Pictures of at most this many cells (all panels, the matrix's included) write the symbols
+#: ``x₀₀``, ``w₀₀`` and the outputs' formulas in their cells; larger ones only colour them.
 SYMBOL_CELLS = 300
-#: The widest picture of a frame the explorer shows, in pixels.
+#: The widest (and tallest) picture of a frame the explorer shows, in pixels.
 FRAME_PIXELS = 1000
 #: Milliseconds between frames when playing (longer when a frame takes longer to draw).
 PLAY_INTERVAL = 700
@@ -616,8 +616,13 @@ def _scene(frames: Frames, figure: Figure, symbols: bool | None) -> Any:
     from convmat._animate import _Scene, _Values
 
     if symbols is None:
-        cells = [frames.padded_shape, frames.input_shape, frames.output_shape]
-        symbols = sum(math.prod(shape) for shape in cells) <= SYMBOL_CELLS
+        cells = sum(
+            math.prod(shape)
+            for shape in (frames.padded_shape, frames.input_shape, frames.output_shape)
+        )
+        if frames.view == "matrix":  # the matrix's cells would carry the kernel's symbols
+            cells += math.prod(frames.input_shape) * math.prod(frames.output_shape)
+        symbols = cells <= SYMBOL_CELLS
     figure.clear()
     return _Scene(frames, _Values(frames, None, None, bool(symbols)), figure)
 
@@ -930,9 +935,9 @@ class Explorer:
             "shape": ipw.HTML(),
             "message": ipw.HTML(),
             "formula": ipw.HTMLMath(),
-            "frame": ipw.Image(format="png"),
-            "overlap": ipw.Image(format="png"),
-            "matrix": ipw.Image(format="png"),
+            "frame": ipw.Image(format="png", layout=_image_layout(ipw)),
+            "overlap": ipw.Image(format="png", layout=_image_layout(ipw)),
+            "matrix": ipw.Image(format="png", layout=_image_layout(ipw)),
         }
         self._frames: Sequence[Any] = ()
         self._scene: Any = None
@@ -956,7 +961,7 @@ class Explorer:
             ]
         )
         self._player = ipw.HBox([c["play"], c["step"]])
-        animation = ipw.VBox([self._player, o["frame"]])
+        animation = ipw.VBox([self._player, o["frame"]], layout=ipw.Layout(min_width="0", flex="1"))
         self._cell_box = ipw.VBox([c["cell"], o["formula"], o["matrix"]])
         details = ipw.HBox([self._cell_box, o["overlap"]])
         self.widget = ipw.VBox([o["shape"], o["message"], ipw.HBox([settings, animation]), details])
@@ -1085,8 +1090,8 @@ class Explorer:
         if self._scene is None:  # one scene per layer; a step only repaints its cells
             self._scene = _scene(cast("Frames", self._frames), figure, None)
         self._scene.draw(self.controls["step"].value)
-        width = float(figure.get_size_inches()[0])
-        o["frame"].value = _png(figure, dpi=min(80.0, FRAME_PIXELS / width))
+        inches = float(max(figure.get_size_inches()))
+        o["frame"].value = _png(figure, dpi=min(80.0, FRAME_PIXELS / inches))
         # Play no faster than frames can be drawn, so steps do not queue up.
         took = int(1000 * (time.perf_counter() - start))
         self.controls["play"].interval = max(PLAY_INTERVAL, 2 * took)
@@ -1101,6 +1106,17 @@ class Explorer:
         figure = self._figures["matrix"]
         draw_matrix(st, cell, figure)
         o["matrix"].value = _png(figure)
+
+
+def _image_layout(ipw: Any) -> Any:
+    """Pictures keep their proportions: never stretched by their row, scaled down to fit."""
+    return ipw.Layout(
+        max_width="100%",
+        max_height=f"{FRAME_PIXELS}px",
+        height="auto",
+        object_fit="contain",
+        align_self="flex-start",
+    )
 
 
 def _show(widget: Any, visible: bool) -> None:
