@@ -11,7 +11,7 @@ The explorer is thin wiring around plain functions, each usable on its own:
   layer's output shape or the reason there is no layer;
 - :func:`describe` — one line: the layer and its output shape, or that reason;
 - :func:`formula` / :func:`formula_latex` — the exact formula of one output cell
-  (:mod:`convmat.symbolic`);
+  (``convmat.symbolic``);
 - :func:`draw` — one frame of the animation: input, kernel and output with the cells
   of that step marked;
 - :func:`draw_overlap` — :func:`convmat.overlap_map`, the taps landing on each position;
@@ -113,9 +113,9 @@ class State:
     transposed : bool
         A transposed convolution (``Cᵀ``) instead of a convolution (``C``).
     view : str
-        One of :data:`VIEWS`.
+        One of ``widgets.VIEWS``.
     output_shape : tuple of int or None
-        The layer's spatial output shape, from :mod:`convmat._shapes`; ``None`` when the
+        The layer's spatial output shape, from ``convmat._shapes``; ``None`` when the
         settings make no layer.
     error : str or None
         Why the settings make no layer (for instance a kernel larger than the padded
@@ -160,7 +160,7 @@ class State:
     def layer(self) -> Layer:
         """The validated one-channel layer (transposed: the forward layer it transposes).
 
-        Raises ``ValueError`` with :attr:`error` when the settings make no layer.
+        Raises ``ValueError`` with ``error`` when the settings make no layer.
         """
         _require_ok(self)
         return _layer(self)
@@ -234,7 +234,7 @@ def state(
     """The explorer's settings, checked, with the layer's output shape or the reason why not.
 
     Every argument is checked on its own first (its type, the range of its slider, see
-    :data:`LIMITS`); a bad one raises. Arguments that are each fine but together make
+    ``widgets.LIMITS``); a bad one raises. Arguments that are each fine but together make
     no layer — a dilated kernel larger than the padded input, ``output_padding >=
     max(stride, dilation)``, a padding that crops a transposed output away — do not
     raise: the returned state carries the message in ``error``, which the explorer
@@ -249,7 +249,7 @@ def state(
     transposed : bool
         A transposed convolution instead of a convolution.
     view : str, optional
-        One of :data:`VIEWS`; by default ``"scatter"`` for a transposed layer, else
+        One of ``widgets.VIEWS``; by default ``"scatter"`` for a transposed layer, else
         ``"window"``.
 
     Returns
@@ -414,7 +414,7 @@ def _symbolic(st: State) -> tuple[Any, Any, Any]:
 
 
 def formula(st: State, cell: Any) -> Any:
-    """The exact formula of one output cell, as :mod:`convmat.symbolic` gives it.
+    """The exact formula of one output cell, as ``convmat.symbolic`` gives it.
 
     Parameters
     ----------
@@ -459,7 +459,7 @@ def formula_latex(st: State, cell: Any) -> str:
     """The formula of one output cell as LaTeX, ``y_{…} = …``, in convmat's term order.
 
     Terms follow the input's C order, factors SymPy's order, as every formula of
-    :mod:`convmat.symbolic` prints (``w_{11} x_{00}``).
+    ``convmat.symbolic`` prints (``w_{11} x_{00}``).
 
     Parameters
     ----------
@@ -522,7 +522,7 @@ def _frames_cached(
 
 
 def layer_frames(st: State) -> Frames:
-    """The frames of the state's layer in its view: :func:`convmat._frames.frames`.
+    """The frames of the state's layer in its view: ``convmat._frames.frames``.
 
     Parameters
     ----------
@@ -554,7 +554,7 @@ def layer_frames(st: State) -> Frames:
 
 
 def draw(st: State, step: Any, figure: Figure, *, symbols: bool | None = None) -> list[Axes]:
-    """Draw one frame of the layer's animation, the picture :func:`convmat.animate` plays.
+    """Draw one frame of the layer's animation, the picture ``convmat.animate`` plays.
 
     The panels of Dumoulin and Visin's pictures: the grid the kernel moves over (the
     padded input; the zero-inserted one in the ``"zeros"`` view; for the ``"scatter"``
@@ -573,8 +573,8 @@ def draw(st: State, step: Any, figure: Figure, *, symbols: bool | None = None) -
         Where to draw; cleared first, then sized to the picture (half an inch a cell).
     symbols : bool, optional
         Write the symbols ``x₀₀ …``, ``w₀₀ …`` in the cells and the outputs' formulas
-        (:mod:`convmat.symbolic`). By default only for pictures of at most
-        :data:`SYMBOL_CELLS` cells.
+        (``convmat.symbolic``). By default only for pictures of at most
+        ``widgets.SYMBOL_CELLS`` cells.
 
     Returns
     -------
@@ -715,8 +715,25 @@ def _ones_matrix(
 def matrix(st: State) -> Any:
     """The layer's matrix with every weight 1: ``C`` (or ``Cᵀ`` when transposed).
 
-    Row ``r`` is output cell ``r`` (C order); its nonzeros are the inputs that cell reads.
+    Parameters
+    ----------
+    st : State
+        A state that makes a layer.
 
+    Returns
+    -------
+    scipy.sparse.csr_array, shape ``(∏output, ∏input)``
+        :func:`convmat.conv_matrix` (or :func:`convmat.conv_transpose_matrix`) of a
+        ones kernel: row ``r`` is output cell ``r`` (C order), its nonzeros the inputs
+        that cell reads.
+
+    Raises
+    ------
+    ValueError
+        If the state makes no layer.
+
+    Examples
+    --------
     >>> from convmat import widgets
     >>> widgets.matrix(widgets.state(input_size=3, kernel_size=2)).toarray()
     array([[1., 1., 0.],
@@ -826,7 +843,7 @@ class Explorer:
     """The widgets of :func:`explore` and the callbacks that keep them in step.
 
     Build it with the arguments of :func:`state` (plus ``step`` and ``cell``);
-    :attr:`widget` is what :func:`explore` returns. Setting any control's ``.value``
+    ``widget`` is what :func:`explore` returns. Setting any control's ``.value``
     (from the browser or from Python) updates the outputs at once.
 
     Attributes
@@ -842,6 +859,16 @@ class Explorer:
         what could not be drawn).
     widget : ipywidgets.VBox
         All of it, laid out.
+
+    Examples
+    --------
+    >>> from convmat import widgets
+    >>> ex = widgets.Explorer(input_size=(5, 5), kernel_size=3)
+    >>> ex.controls["stride"].value = 2
+    >>> widgets.describe(ex.state()) in ex.outputs["shape"].value
+    True
+    >>> widgets.describe(ex.state())
+    'conv 2-d: input 5×5, kernel 3×3, stride 2 → output 2×2; C is 4×25'
     """
 
     def __init__(
