@@ -84,11 +84,13 @@ def test_conv_transpose_equals_direct(
 def test_bands_split_channels_and_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tiny bands: several products over channels and over the columns of one channel.
     monkeypatch.setattr(depthwise, "COLUMN_BYTES", 9 * 8 * 7)
+    monkeypatch.setattr(depthwise, "PLANE_BYTES", 2000)  # two channels at a time
     rng = np.random.default_rng(2)
     x = rng.integers(-3, 4, (3, 5, 11, 10)).astype(np.float64)
     w = rng.integers(-3, 4, (10, 1, 3, 3)).astype(np.float64)
     layer = conv_layer(x.shape[1:], w.shape, padding=1, stride=(1, 2), groups=5)
     assert depthwise._bands(5, 9, 400, 8) == (1, 7)
+    assert depthwise._channel_band(5, 100, 8) == 2
     assert_array_equal(depthwise.conv(x, w, layer, None), direct.conv_engine(x, w, layer, None))
     y = rng.integers(-3, 4, (3, 5, 6, 7)).astype(np.float64)
     wt = rng.integers(-3, 4, (5, 2, 3, 3)).astype(np.float64)

@@ -8,10 +8,13 @@ the shifted views of the padded, stride-phase-split input (the layout of
 :mod:`convmat._fast.direct`, reused: same planes, same offsets, same junk
 positions cropped at the end) — and one batched product
 ``(band, M, T) @ (band, T, L)`` per band of channels and columns gives every
-output of the band. Bands are sized so the gathered columns stay in L2
-(``COLUMN_BYTES``); no temporary is allocated per tap. It wins over the tap sum
-for every depthwise layer (several times over for ``M = 1``) and is the
-``method="depthwise"`` of :func:`convmat.conv` and :func:`convmat.conv_transpose`.
+output of the band. Channels run a band at a time — packed, multiplied and
+stored while their planes are in cache (``PLANE_BYTES``), so memory sees the
+input read once and the output written once — and the gathered columns of a
+product stay in cache too (``COLUMN_BYTES``); no temporary is allocated per
+tap. It wins over the tap sum for every depthwise layer (several times over for
+``M = 1``, single-channel layers included) and is the ``method="depthwise"`` of
+:func:`convmat.conv` and :func:`convmat.conv_transpose`.
 
 Accuracy: each output is one dot product of its ``T`` taps, accumulated by BLAS
 in the working dtype, as PyTorch's depthwise kernels do (on float32 data the
@@ -51,6 +54,9 @@ Array = np.ndarray[Any, Any]
 NAME = "depthwise"
 #: Bytes of gathered tap columns per batched product (kept in cache with its output).
 COLUMN_BYTES = 2**20
+#: Bytes of planes and results of the channels run at once (packed, multiplied and
+#: stored while in cache).
+PLANE_BYTES = 2**20
 #: The direct engine's layout plans with channels first and no stacked shifts.
 _LAYOUT = (2**62, 2**62, 0)
 
@@ -64,6 +70,12 @@ def why_not(layer: Layer, *, transposed: bool) -> str | None:
             f"with {channels} input channels"
         )
     return None
+
+
+def _channel_band(channels: int, per_channel: int, itemsize: int) -> int:
+    """Channels run at once: their planes and results fit ``PLANE_BYTES`` (stay in cache
+    from the packing to the store)."""
+    return max(1, min(channels, PLANE_BYTES // max(per_channel * itemsize, 1)))
 
 
 def _bands(channels: int, taps: int, length: int, itemsize: int) -> tuple[int, int]:
@@ -117,18 +129,27 @@ def conv(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
         )
     plan = _conv_plan(layer, n_batch, _LAYOUT)
     size = plan.size
-    planes = _scratch("depthwise_planes", (channels, plan.blocks, size + plan.tail), x.dtype)
+    band = _channel_band(channels, plan.blocks * (size + plan.tail) + per_out * size, x.itemsize)
+    planes = _scratch("depthwise_planes", (band, plan.blocks, size + plan.tail), x.dtype)
     planes[:, :, size:] = 0
+    out = _scratch("depthwise_out", (band, per_out, size), x.dtype)
     source = x.reshape(n_batch, channels, 1, *x.shape[2:]).transpose(1, 2, 0, *range(3, x.ndim + 1))
-    _pack(planes[:, :, :size], source, plan.split)  # source: (C, 1, N, *spatial)
     weights = w.reshape(channels, per_out, -1)
-    out = _scratch("depthwise_out", (channels, per_out, size), x.dtype)
-    _products(planes, [(off, block) for off, block, _ in plan.taps], weights, out, plan.length)
-
+    taps = [(off, block) for off, block, _ in plan.taps]
     y = np.empty((n_batch, c_out, *layer.out_spatial), dtype=x.dtype)
     window = _key(slice(None), slice(None), *(slice(0, o) for o in layer.out_spatial))
-    crop = _view(out, (c_out, n_batch, *plan.split.pitch))[window]
-    _store(y, [crop.transpose(1, 0, *range(2, crop.ndim))], bias)
+    for c0 in range(0, channels, band):
+        c1 = min(c0 + band, channels)
+        n_c = c1 - c0
+        _pack(planes[:n_c, :, :size], source[c0:c1], plan.split)  # source: (C, 1, N, *spatial)
+        _products(planes[:n_c], taps, weights[c0:c1], out[:n_c], plan.length)
+        crop = _view(out[:n_c], (n_c * per_out, n_batch, *plan.split.pitch))[window]
+        outputs = slice(c0 * per_out, c1 * per_out)
+        _store(
+            y[:, outputs],
+            [crop.transpose(1, 0, *range(2, crop.ndim))],
+            None if bias is None else bias[outputs],
+        )
     return y
 
 
@@ -145,55 +166,60 @@ def conv_transpose(y: Array, w: Array, layer: Layer, bias: Array | None) -> Arra
         return np.empty((0, c_out, *layer.in_spatial), dtype=y.dtype)
     plan = _conv_transpose_plan(layer, n_batch, _LAYOUT)
     size, pitch = plan.size, plan.pitch
-    planes = _scratch("depthwise_planes", (channels, 1, size + plan.tail), y.dtype)
+    band = _channel_band(channels, size + plan.tail + plan.blocks * per_out * size, y.itemsize)
+    planes = _scratch("depthwise_planes", (band, 1, size + plan.tail), y.dtype)
     planes[:, :, size:] = 0
-    dest = _view(planes[:, :, :size], (channels, 1, n_batch, *pitch))
+    out = _scratch("depthwise_out", (band, plan.blocks * per_out, size), y.dtype)
     source = y.reshape(n_batch, channels, 1, *layer.out_spatial)
     source = source.transpose(1, 2, 0, *range(3, source.ndim))  # (C, 1, N, *spatial)
     dst_index, src_index = plan.place
-    _place(dest, source[_key(..., *src_index)], dst_index)
-
     matrices = w.reshape(channels, per_out, -1)
-    out = _scratch("depthwise_out", (channels, plan.blocks * per_out, size), y.dtype)
-    done = [False] * plan.blocks
-    for block in range(plan.blocks):
-        chosen = [t for t, tap in enumerate(plan.taps) if tap[2] == block]
-        if not chosen:
-            continue
-        _products(
-            planes,
-            [(plan.taps[t][0], 0) for t in chosen],
-            np.ascontiguousarray(matrices[:, :, chosen]),
-            out[:, block * per_out : (block + 1) * per_out],
-            plan.length,
-        )
-        done[block] = True
-
+    by_block = [[t for t, tap in enumerate(plan.taps) if tap[2] == b] for b in range(plan.blocks)]
+    weights = [np.ascontiguousarray(matrices[:, :, chosen]) for chosen in by_block]
     x = np.empty((n_batch, c_out, *layer.in_spatial), dtype=y.dtype)
     b = None if bias is None else bias.reshape(-1, *(1,) * layer.ndim)
-    for block, (x_index, u_index) in enumerate(plan.phases):
-        target = x[_key(slice(None), slice(None), *x_index)]
-        if target.size == 0:
-            continue
-        if not done[block]:
-            target[...] = 0 if b is None else b
-            continue
-        result = _view(
-            out[:, block * per_out : (block + 1) * per_out],
-            (channels, per_out, n_batch, *pitch),
-        )
-        crop = result[_key(slice(None), slice(None), slice(None), *u_index)]
-        if plan.blocks == 1:  # one phase: (C·M, N, ...) is one axis, the fast store
-            crop = _view(crop, (c_out, *crop.shape[2:]))
-            _store(target, [crop.transpose(1, 0, *range(2, crop.ndim))], bias)
-            continue
-        # (C, M, N, *grid) -> the phase's positions (N, C, M, *grid).
-        split = target.reshape(n_batch, channels, per_out, *target.shape[2:])
-        part = crop.transpose(2, 0, 1, *range(3, crop.ndim))
-        if b is None:
-            np.copyto(split, part)
-        else:
-            np.add(part, b.reshape(channels, per_out, *b.shape[1:]), out=split)
+    for c0 in range(0, channels, band):
+        c1 = min(c0 + band, channels)
+        n_c = c1 - c0
+        dest = _view(planes[:n_c, :, :size], (n_c, 1, n_batch, *pitch))
+        _place(dest, source[_key(slice(c0, c1), ..., *src_index)], dst_index)
+        outputs = slice(c0 * per_out, c1 * per_out)
+        for block, chosen in enumerate(by_block):
+            if chosen:
+                _products(
+                    planes[:n_c],
+                    [(plan.taps[t][0], 0) for t in chosen],
+                    weights[block][c0:c1],
+                    out[:n_c, block * per_out : (block + 1) * per_out],
+                    plan.length,
+                )
+        for block, (x_index, u_index) in enumerate(plan.phases):
+            target = x[_key(slice(None), outputs, *x_index)]
+            if target.size == 0:
+                continue
+            if not by_block[block]:
+                target[...] = 0 if b is None else b[outputs]
+                continue
+            result = _view(
+                out[:n_c, block * per_out : (block + 1) * per_out],
+                (n_c, per_out, n_batch, *pitch),
+            )
+            crop = result[_key(slice(None), slice(None), slice(None), *u_index)]
+            if plan.blocks == 1:  # one phase: (C·M, N, ...) is one axis, the fast store
+                crop = _view(crop, (n_c * per_out, *crop.shape[2:]))
+                _store(
+                    target,
+                    [crop.transpose(1, 0, *range(2, crop.ndim))],
+                    None if bias is None else bias[outputs],
+                )
+                continue
+            # (C, M, N, *grid) -> the phase's positions (N, C, M, *grid).
+            split = target.reshape(n_batch, n_c, per_out, *target.shape[2:])
+            part = crop.transpose(2, 0, 1, *range(3, crop.ndim))
+            if b is None:
+                np.copyto(split, part)
+            else:
+                np.add(part, b[outputs].reshape(n_c, per_out, *b.shape[1:]), out=split)
     return x
 
 
@@ -201,10 +227,10 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
     """The counted work of one call (see :class:`~convmat._fast.cost.Counts`).
 
     GEMM flops over every position of the planes (junk included), one batched
-    product per band; streamed bytes: the padding, the packing and the store —
-    the gathered columns are written and read back within the cache
-    (``COLUMN_BYTES`` a band), so they count as passes (one per tap and band),
-    not as memory traffic.
+    product per band; streamed bytes: the padding, the input read and the output
+    written — the planes, the gathered columns and the results are written and
+    read back within the cache (a band of channels at a time), so they count as
+    passes (packing, one per tap and product, the store), not as memory traffic.
     """
     n_taps = math.prod(layer.kernel_size)
     if transposed:
@@ -223,14 +249,16 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
         y_items = n_batch * layer.out_channels * math.prod(layer.out_spatial)
         in_blocks = c_plan.blocks
         pad = 0 if layer.padding_mode == "zeros" else 2 * x_items
-    band, columns = _bands(channels, n_taps, length, itemsize)
-    products = -(-channels // band) * -(-length // columns) * (blocks if transposed else 1)
-    planes = channels * in_blocks * (size + tail)
-    out = channels * blocks * per_out * size
+    per_channel = in_blocks * (size + tail) + blocks * per_out * size
+    band = _channel_band(channels, per_channel, itemsize)
+    n_bands = -(-channels // band)
+    inner, columns = _bands(band, n_taps, length, itemsize)
+    products = n_bands * -(-band // inner) * -(-length // columns) * blocks
     return Counts(
         gemm_flops=2.0 * channels * per_out * n_taps * length,
         gemm_calls=products,
-        stream_bytes=float(itemsize * (pad + x_items + 2 * planes + 2 * out + y_items)),
-        passes=products * (1 + n_taps // max(blocks, 1)) + 2 * layer.ndim * in_blocks + 2,
-        work_bytes=itemsize * (planes + out) + COLUMN_BYTES,
+        stream_bytes=float(itemsize * (pad + x_items + y_items)),
+        passes=products * (1 + n_taps // blocks)
+        + n_bands * ((2 * layer.ndim + 1) * in_blocks + blocks),
+        work_bytes=itemsize * band * per_channel + COLUMN_BYTES,
     )
