@@ -2,12 +2,16 @@
 
 Computes :func:`conv` and :func:`conv_transpose` exactly as specified (every
 geometry: groups, stride, dilation, padding modes, output_padding) with real
-FFTs (:func:`scipy.fft.rfftn`). Per output it costs ``O(C·log b)`` transform work
-plus one complex multiply-add per channel pair and frequency, against the tap
-sum's ``C·k^d`` multiply-adds: it wins for wide kernels (a blur or a PSF of
-15–63 taps on a large image: ``k = 31`` on 2048² runs some 20× faster than the
-tap sum), and loses below ``k ≈ 7`` in 2-d, or when many channel pairs make the
-frequency-domain product as costly as the direct one.
+FFTs (:func:`scipy.fft.rfftn`). Cost: ``O(N·(C_in + C_out)·n·log b)`` transform
+work for ``n`` positions in tiles of ``b``, plus one complex multiply-add per
+channel pair and frequency, against the tap sum's ``N·C_in·C_out·n·k^d``
+multiply-adds. It wins for wide kernels — a blur or PSF of 15–63 taps on a large
+image (``k = 31`` on 2048², one channel, float32, one thread: 0.075× PyTorch's
+time, some 15× faster than the tap sum) — and where the tap sum is slow for few
+channels. Measured crossovers against the tap sum (float32, one thread): one
+channel on 1024², ``k ≈ 9`` (even there, faster from ``k = 11``); 3 → 3
+channels on 512², ``k = 5``; 16 → 16 channels on 8×64², ``k = 5`` (but PyTorch
+stays ahead there up to ``k ≈ 9``). Below ``k ≈ 5`` it always loses.
 
 How the layer becomes a stride-1 correlation:
 
@@ -35,7 +39,9 @@ How the layer becomes a stride-1 correlation:
 Rounding: float32 stays float32 (complex64 spectra), float64 float64; the error
 is normwise ``O(ε·log n)`` of ``max|x|·Σ|w|``, not per output: outputs much
 smaller than their neighbours (a deconvolution residual) carry relative errors
-that a direct sum would not.
+that a direct sum would not. Normwise it is the smaller one: on 1024² and 2048²
+blurs (k = 31, 63) float32 errors against a float64 reference are 3–8× below
+PyTorch's own float32 errors; float64 agrees with the tap sum to ~1e-15.
 
 Non-finite input: a transform spreads one NaN or inf to every output, so
 ``conv`` and ``conv_transpose`` check ``np.isfinite`` on the input and the
