@@ -1,7 +1,8 @@
 """Matrix-free operators of convolution layers, and the least-squares inverse through them.
 
 A :class:`ConvOperator` is a :class:`scipy.sparse.linalg.LinearOperator` with the
-shape of the layer's matrix whose products run the fast path, so it serves
+shape of the layer's matrix whose products run the fast path (the method the
+planner picks for the layer, as :func:`conv` does), so it serves
 layers whose matrix would never fit in memory. ``C`` and ``Cᵀ`` are the same
 object read two ways (``transposed``), exactly as the matrices are one pattern
 read two ways: ``.T`` swaps them, ``.H`` also conjugates the weight.
@@ -17,7 +18,8 @@ from scipy.sparse import csr_array
 from scipy.sparse.linalg import LinearOperator, lsmr
 
 from convmat._args import TensorInput, as_int, nonnegative, numeric_array
-from convmat._fast import QUIET, conv_engine, conv_transpose_engine
+from convmat._fast import QUIET
+from convmat._fast.planner import run
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
 from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
 from convmat._pattern import _fold
@@ -46,12 +48,14 @@ def _apply(layer: Layer, weight: Array, x: Array, *, transposed: bool) -> Array:
 
 
 def _apply_quietly(layer: Layer, weight: Array, x: Array, *, transposed: bool) -> Array:
+    """The products through the planner (:func:`convmat._fast.planner.run`): each call runs
+    the method planned for the layer and the batch size, the plan cached on the geometry."""
     if not transposed:
         batch = x.reshape(-1, *layer.input_shape)
-        return conv_engine(batch, weight, layer, None).reshape(len(batch), layer.out_size)
+        return run(batch, weight, layer, None, transposed=False).reshape(len(batch), layer.out_size)
     batch = x.reshape(-1, *layer.output_shape)
     if layer.padding_mode == "zeros":
-        return conv_transpose_engine(batch, weight, layer, None).reshape(len(batch), layer.in_size)
+        return run(batch, weight, layer, None, transposed=True).reshape(len(batch), layer.in_size)
     # Transpose onto the padded grid with zero padding, then fold the pads back.
     padded = Layer(
         layer.in_channels,
@@ -64,7 +68,7 @@ def _apply_quietly(layer: Layer, weight: Array, x: Array, *, transposed: bool) -
         layer.dilation,
         tuple((0, 0) for _ in layer.padding),
     )
-    z = conv_transpose_engine(batch, weight, padded, None)
+    z = run(batch, weight, padded, None, transposed=True)
     return _pad_adjoint(z, layer).reshape(len(batch), layer.in_size)
 
 

@@ -621,7 +621,7 @@ def test_input_array_errors() -> None:
     with pytest.raises(TypeError, match="bias must be a real or complex numeric array"):
         conv(np.ones((1, 2, 5, 5)), w, ["a", "b", "c", "d"])
     with pytest.raises(ValueError, match="method must be one of"):
-        conv_transpose(np.ones((4, 3, 3)), w, method="fft")
+        conv_transpose(np.ones((4, 3, 3)), w, method="im2col")
 
 
 def test_validation_happens_before_work() -> None:

@@ -1,8 +1,11 @@
 """What one call of an algorithm costs, counted from the geometry alone (never timed).
 
 Every algorithm module of :mod:`convmat._fast` reports its work as
-:class:`Counts`; the planner turns counts into predicted seconds with constants
-calibrated once by ``benchmarks/fast.py`` and committed.
+:class:`Counts`; the planner (:mod:`convmat._fast.planner`) turns counts into
+predicted seconds with :func:`seconds` and the machine constants :data:`RATES`,
+calibrated once by ``python benchmarks/fast.py --calibrate`` and committed here.
+Nothing is timed at import or call time: a plan depends on the geometry, the
+dtype and the BLAS thread count only, so it is the same on every call.
 """
 
 from __future__ import annotations
@@ -27,3 +30,94 @@ class Counts(NamedTuple):
     passes: int = 0
     fft_points: float = 0.0
     work_bytes: int = 0
+
+
+#: GEMM shape classes, by the smaller of the two channel sides ``m``, ``k`` of the
+#: per-group product ``(m × k) @ (k × positions)``: ``"axpy"`` for ``m = k = 1``
+#: (one AXPY per tap, bound by memory), ``"thin"`` up to 16, ``"medium"`` up to 64,
+#: ``"wide"`` beyond (OpenBLAS reaches its peak only there).
+GEMM_CLASSES = ("axpy", "thin", "medium", "wide")
+
+
+def gemm_class(m: int, k: int) -> str:
+    """The shape class (:data:`GEMM_CLASSES`) of a ``(m × k) @ (k × n)`` product, ``n`` long.
+
+    >>> gemm_class(1, 1), gemm_class(8, 3), gemm_class(64, 64), gemm_class(256, 128)
+    ('axpy', 'thin', 'medium', 'wide')
+    """
+    if m * k == 1:
+        return "axpy"
+    side = min(m, k)
+    return "thin" if side <= 16 else "medium" if side <= 64 else "wide"
+
+
+class Rates(NamedTuple):
+    """The machine constants of one BLAS thread count.
+
+    ``gemm`` — GFLOP/s of a long GEMM per shape class (:func:`gemm_class`), float32;
+    float64 runs at half the rate. ``stream`` — GB/s of a NumPy pass, bytes read plus
+    written. ``call`` — seconds of fixed cost per BLAS call or NumPy pass (Python,
+    dispatch, a cold start of the kernel). ``fft`` — nanoseconds per ``n·log2 n``
+    point of a real FFT (float32; float64 costs ``FFT_FLOAT64`` times more).
+    ``scale`` — per method, measured time over the time the counts predict, the
+    median over the benchmark layers it runs (what counting misses: small
+    transform GEMMs, elementwise complex products, cache behaviour); 1 if absent.
+    """
+
+    gemm: dict[str, float]
+    stream: float
+    call: float
+    fft: float
+    scale: dict[str, float]
+
+
+# Calibrated by ``python benchmarks/fast.py --calibrate`` (env -u OPENBLAS_CORETYPE
+# -u OPENBLAS_L2_SIZE) on the benchmark machine of docs/benchmarks.md: Intel Xeon,
+# Skylake-X (AVX-512), OpenBLAS 0.3.30 SkylakeX kernels, 2 vCPUs.
+RATES: dict[int, Rates] = {
+    1: Rates(
+        gemm={"axpy": 4.0, "thin": 40.0, "medium": 110.0, "wide": 130.0},
+        stream=8.0,
+        call=4e-6,
+        fft=2.0,
+        scale={},
+    ),
+    2: Rates(
+        gemm={"axpy": 4.0, "thin": 60.0, "medium": 200.0, "wide": 240.0},
+        stream=9.0,
+        call=6e-6,
+        fft=2.0,
+        scale={},
+    ),
+}
+FFT_FLOAT64 = 1.6
+
+
+def rates(threads: int) -> Rates:
+    """The constants of the largest calibrated thread count not above ``threads``.
+
+    >>> rates(1) is RATES[1], rates(64) is RATES[max(RATES)]
+    (True, True)
+    """
+    usable = [t for t in RATES if t <= max(threads, 1)]
+    return RATES[max(usable) if usable else min(RATES)]
+
+
+def seconds(counts: Counts, shape: str, itemsize: int, threads: int) -> float:
+    """Predicted seconds of one call doing ``counts`` of work.
+
+    ``shape`` is the :func:`gemm_class` of its products; ``itemsize`` 4 (float32)
+    or 8 (float64: GEMMs and FFTs slower, bytes already counted as such).
+
+    >>> seconds(Counts(gemm_flops=2e9, gemm_calls=1), "wide", 4, 1) > 0.01
+    True
+    """
+    r = rates(threads)
+    gemm = r.gemm[shape] * 1e9 / (2.0 if itemsize >= 8 else 1.0)
+    fft = r.fft * 1e-9 * (FFT_FLOAT64 if itemsize >= 8 else 1.0)
+    return (
+        counts.gemm_flops / gemm
+        + counts.stream_bytes / (r.stream * 1e9)
+        + (counts.gemm_calls + counts.passes) * r.call
+        + counts.fft_points * fft
+    )
