@@ -255,6 +255,8 @@ class _Scene:
             "scatter": ("input", "kernel", "output (before cropping)"),
         }
         names = titles["scatter" if on_output else f.view if f.view != "matrix" else "window"]
+        if on_output and not (kinds == PADDING).any():
+            names = (names[0], names[1], "output")  # nothing to crop
         self.left = _grid(axes[0], panels[0], names[0], fontsize)
         self.kernel = _grid(axes[1], footprint, names[1], fontsize)
         self.right = _grid(axes[2], panels[2], names[2], fontsize)

@@ -61,7 +61,7 @@ class Frame(NamedTuple):
         C or Cᵀ at that pair is ``weight.ravel()[tap]``.
     window : ndarray of int64, shape ``(∏kernel_size,)``
         Where the kernel is drawn: ``window[t]`` is the cell of the padded grid
-        (:attr:`Frames.padded_shape`) under kernel position ``t``, for every position,
+        (``Frames.padded_shape``) under kernel position ``t``, for every position,
         those on padding, on inserted zeros or cropped included. In the zeros view the
         kernel slides flipped: position ``t`` holds tap ``∏k − 1 − t`` of the weight.
     received : ndarray of int64
@@ -98,7 +98,7 @@ class Frames(tuple[Frame, ...]):
     padding : tuple of (int, int)
         The ``(low, high)`` padding of every axis (of the forward layer, when transposed).
     padded_shape : tuple of int
-        The grid the kernel is drawn on, which :attr:`Frame.window` indexes. Window and
+        The grid the kernel is drawn on, which ``Frame.window`` indexes. Window and
         matrix views of a convolution: the padded input. Scatter (and matrix) views of a
         transposed convolution: the output before the padding crops it. Zeros view: the
         input with ``stride − 1`` zeros inserted, padded by ``d·(k−1) − padding`` (plus
@@ -149,7 +149,7 @@ class Frames(tuple[Frame, ...]):
 
         Returns
         -------
-        ndarray of int64, shape :attr:`padded_shape`
+        ndarray of int64, shape ``padded_shape``
             Window and zeros views: the input index; scatter: the output index.
         """
         axes = []
@@ -170,7 +170,7 @@ class Frames(tuple[Frame, ...]):
 
         Returns
         -------
-        ndarray of int8, shape :attr:`padded_shape`
+        ndarray of int8, shape ``padded_shape``
             Codes into ``KINDS = ("real", "padding", "zero")``. A cell is an inserted zero
             (zeros view) when it lies inside the box the real cells span; any other cell that is
             not real is padding.
@@ -191,7 +191,7 @@ class Frames(tuple[Frame, ...]):
 
         Returns
         -------
-        ndarray of int64, shape :attr:`output_shape`
+        ndarray of int64, shape ``output_shape``
             After the last frame, the number of taps landing on each output
             (:func:`convmat.overlap_map` for a transposed layer).
         """
@@ -373,7 +373,7 @@ def frames(
     --------
     A 3×3 kernel on a 4×4 input: four windows of nine cells each.
 
-    >>> from convmat._frames import frames
+    >>> from convmat import frames
     >>> f = frames((4, 4), 3)
     >>> f
     <Frames: 4 frames, view='window' of a convolution (4, 4) -> (2, 2), kernel (3, 3)>

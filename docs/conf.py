@@ -10,11 +10,14 @@ Pages are MyST Markdown; the notebooks in ``notebooks/`` (reached through the
 build, so the figures on the site always come from the current library. The API
 reference is generated from the numpydoc docstrings of every name in
 ``convmat.__all__``, ``convmat.symbolic.__all__``, ``convmat.testing.__all__`` and
-``convmat.plot.__all__``.
+``convmat.plot.__all__``. The gallery's animations are drawn by ``convmat.animate`` while
+the build starts (``write_animations``) into ``docs/generated/animations/``, which git
+ignores: no GIF is committed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -245,6 +248,84 @@ def pin_kernel(app: Any) -> None:
         )
 
 
+# --- the gallery's animations -------------------------------------------------------------
+ANIMATIONS = GENERATED / "animations"
+#: Every animation of the gallery page: its file name and the arguments of convmat.animate,
+#: exactly as the page writes them (``tests/test_animate.py`` checks that they agree).
+GALLERY = {
+    "no_padding_no_strides": "(4, 4), 3",
+    "arbitrary_padding_no_strides": "(5, 5), 4, padding=2",
+    "same_padding_no_strides": "(5, 5), 3, padding=1",
+    "full_padding_no_strides": "(5, 5), 3, padding=2",
+    "no_padding_strides": "(5, 5), 3, stride=2",
+    "padding_strides": "(5, 5), 3, stride=2, padding=1",
+    "padding_strides_odd": "(6, 6), 3, stride=2, padding=1",
+    "dilation": "(7, 7), 3, dilation=2",
+    "no_padding_no_strides_transposed": '(2, 2), 3, transposed=True, view="zeros"',
+    "arbitrary_padding_no_strides_transposed": (
+        '(6, 6), 4, padding=2, transposed=True, view="zeros"'
+    ),
+    "same_padding_no_strides_transposed": '(5, 5), 3, padding=1, transposed=True, view="zeros"',
+    "full_padding_no_strides_transposed": '(7, 7), 3, padding=2, transposed=True, view="zeros"',
+    "no_padding_strides_transposed": '(2, 2), 3, stride=2, transposed=True, view="zeros"',
+    "padding_strides_transposed": '(3, 3), 3, stride=2, padding=1, transposed=True, view="zeros"',
+    "padding_strides_odd_transposed": (
+        '(3, 3), 3, stride=2, padding=1, output_padding=1, transposed=True, view="zeros"'
+    ),
+    "scatter_strides_transposed": "(2, 2), 3, stride=2, transposed=True",
+    "walkthrough": "(2, 2), 2, transposed=True, values=[[0, 1], [2, 3]], kernel=[[0, 1], [2, 3]]",
+    "walkthrough_symbols": '(2, 2), 2, transposed=True, symbols=True, view="matrix"',
+    "matrix_symbols": '(4, 4), 3, symbols=True, view="matrix"',
+}
+#: The modules whose code decides what the animations look like.
+DRAWN_BY = ("_animate", "_frames", "_pattern", "_layer", "_args", "_shapes", "_matrix", "plot")
+
+
+def animation_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments that ``convmat.animate(<text>)`` passes."""
+
+    def call(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return args, kwargs
+
+    return eval(f"call({text})", {"__builtins__": {}, "call": call, "True": True})
+
+
+def write_animations(_app: Any) -> None:
+    """Draw the gallery's GIFs into ``generated/animations`` (skipped when up to date).
+
+    The stamp is a hash of the sources that draw them, matplotlib's version and the
+    gallery list: a change to any of them redraws them all, an unchanged tree costs nothing.
+    """
+    import matplotlib
+
+    digest = hashlib.sha256(repr((GALLERY, matplotlib.__version__)).encode())
+    for name in DRAWN_BY:
+        digest.update((DOCS.parent / "convmat" / f"{name}.py").read_bytes())
+    stamp = ANIMATIONS / "stamp"
+    wanted = {ANIMATIONS / f"{name}.gif" for name in GALLERY}
+    ANIMATIONS.mkdir(parents=True, exist_ok=True)
+    for stale in set(ANIMATIONS.glob("*.gif")) - wanted:
+        stale.unlink()
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        if all(path.is_file() for path in wanted):
+            return
+    animate = (
+        getattr(convmat, "animate", None) or importlib.import_module("convmat._animate").animate
+    )
+    import logging as std_logging
+
+    quiet = std_logging.getLogger("matplotlib.animation")  # "Animation.save using ..." per GIF
+    level = quiet.level
+    quiet.setLevel(std_logging.WARNING)
+    try:
+        for name, text in GALLERY.items():
+            args, kwargs = animation_arguments(text)
+            animate(*args, **kwargs).save(ANIMATIONS / f"{name}.gif", writer="pillow")
+    finally:
+        quiet.setLevel(level)
+    stamp.write_text(digest.hexdigest())
+
+
 def report_mathjax(_app: Any) -> None:
     if _mathjax_error is not None:
         logger.warning("MathJax is not vendored, the site loads it from a CDN: %s", _mathjax_error)
@@ -254,6 +335,7 @@ def setup(app: Any) -> None:
     app.connect("builder-inited", write_api_stubs)
     app.connect("builder-inited", pin_kernel)
     app.connect("builder-inited", report_mathjax)
+    app.connect("builder-inited", write_animations)
     app.connect("source-read", add_unlisted_names)
     app.connect("env-get-outdated", reread_api_page)
     app.connect("autodoc-process-docstring", describe_tuple_fields)

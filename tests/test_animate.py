@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,8 @@ from PIL import Image
 
 from convmat._animate import animate
 from convmat._frames import frames
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def texts(anim: Any, panel: int) -> list[str]:
@@ -209,3 +213,39 @@ def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], match: st
     shape = kwargs.pop("input_shape", (5, 5))
     with pytest.raises(error, match=match):
         animate(shape, 3 if len(shape) < 3 else 2, **kwargs)
+
+
+def gallery() -> dict[str, str]:
+    """The docs build's list of gallery animations, read from docs/conf.py without running it."""
+    tree = ast.parse((DOCS / "conf.py").read_text())
+    (value,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "GALLERY" for t in node.targets)
+    ]
+    result: dict[str, str] = ast.literal_eval(value)
+    return result
+
+
+def test_the_gallery_page_shows_what_the_docs_build_draws() -> None:
+    # Each image of the page follows the call that draws it, as docs/conf.py makes it.
+    page = (DOCS / "gallery.md").read_text()
+    shown = re.findall(
+        r"```python\n(convmat\.animate\(.*?\))\n```\s*\n!\[[^\]]+\]\(generated/animations/(\w+)\.gif\)",
+        page,
+        re.DOTALL,
+    )
+    made = gallery()
+    assert [name for _, name in shown] == list(made)
+    for code, name in shown:
+        assert " ".join(code.split()).replace("( ", "(").replace(" )", ")") == (
+            f"convmat.animate({made[name]})"
+        )
+
+
+@pytest.mark.parametrize("name", list(gallery()))
+def test_every_gallery_geometry_is_valid(name: str) -> None:
+    args = eval(f"(lambda *a, **k: (a, k))({gallery()[name]})")
+    kwargs = {key: v for key, v in args[1].items() if key not in ("values", "kernel", "symbols")}
+    assert len(frames(*args[0], **kwargs)) >= 4
