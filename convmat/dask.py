@@ -368,6 +368,7 @@ def conv(
     dilation: Any = 1,
     groups: Any = 1,
     padding_mode: str = "zeros",
+    method: str = "auto",
 ) -> da.Array:
     """:func:`convmat.conv` on a dask array, blockwise: equal to it on the whole array.
 
@@ -377,8 +378,9 @@ def conv(
         Chunked over batch and space; the channels in one chunk (rechunked, with a
         :class:`RechunkWarning`, if not). Spatial chunk sizes should be multiples of
         the stride (rechunked, with a warning, if not).
-    weight, bias, stride, padding, dilation, groups, padding_mode
-        As :func:`convmat.conv` (NumPy arrays for the weight and bias).
+    weight, bias, stride, padding, dilation, groups, padding_mode, method
+        As :func:`convmat.conv` (NumPy arrays for the weight and bias). With
+        ``method="auto"`` every block plans its own algorithm for its own size.
 
     Returns
     -------
@@ -427,6 +429,9 @@ def conv(
         padding_mode=padding_mode,
         input_name="x",
     )
+    from convmat._fast import CONV_METHODS
+
+    choice(method, CONV_METHODS, "method")
     b = _check_bias(bias, layer.out_channels)
     dtype = _compute_dtype(xb.dtype, w.dtype, *(() if b is None else (b.dtype,)))
     xb = _one_chunk(xb, 1, "channels")
@@ -460,10 +465,10 @@ def conv(
     def block(slab: Array, slabs: tuple[Slab, ...]) -> Array:
         if min(slab.shape[2:]) == 0:  # every window of the block lies in the zero padding
             return _bias_block(slab.shape[0], layer.out_channels, slabs, b, dtype)
-        return _conv(slab, w, b, padding=[s.extra for s in slabs], **geometry)
+        return _conv(slab, w, b, padding=[s.extra for s in slabs], method=method, **geometry)
 
     lead = (xb.chunks[0], (layer.out_channels,))
-    token = (w, b, layer, "conv")
+    token = (w, b, layer, method, "conv")
     y = _blockwise(xb, 2, lead, plans, block, dtype, "convmat-conv", token)
     return y if batched else y[0]
 
@@ -493,7 +498,7 @@ def conv_transpose(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: Any = 1,
-    method: str = "gemm",
+    method: str = "auto",
 ) -> da.Array:
     """:func:`convmat.conv_transpose` on a dask array, blockwise: equal to it on the whole array.
 
