@@ -4,46 +4,61 @@
 ``α = m + r − 1`` inputs with ``α`` multiplications instead of ``m·r``
 (Toom-Cook: evaluate at ``α`` points, multiply pointwise, interpolate):
 ``y = Aᵀ[(G g) ⊙ (Bᵀ d)]``. Along ``d`` axes the transforms are Kronecker
-products, so F(4×4, 3×3) takes 36 multiplies for 16 outputs where the direct sum
-takes 144 (4× fewer), F(2×2, 3×3) 16 for 4 (2.25× fewer), F(4×4×4, 3×3×3)
-216 for 64 (8× fewer). In a channel-heavy layer the multiplications are GEMMs
-over channels — one ``(C_out × C_in) @ (C_in × tiles)`` product per transformed
-tap, ``α^d`` of them instead of the ``r^d`` tap products of
-:mod:`convmat._fast.direct` — while the transforms cost ``O(α^{d+1})`` per tile
-and channel, so it wins when ``C_in`` and ``C_out`` are large against ``α``
-(stride-1 ``k = 3`` layers with 32 or more channels).
+products: F(2×2, 3×3) takes 16 multiplies for 4 outputs where the direct sum
+takes 36 (2.25× fewer), F(4×4, 3×3) 36 for 16 against 144 (4×), F(2×2×2, 3×3×3)
+64 for 8 against 216 (3.4×). In a channel-heavy layer the multiplications are
+GEMMs over channels — one ``(C_out × C_in) @ (C_in × tiles)`` product per
+transformed tap, ``α^d`` of them instead of the ``r^d`` tap products of
+:mod:`convmat._fast.direct` — while the transforms are elementwise passes whose
+cost grows with ``C_in + C_out``, not their product. It wins when the channels
+are many against the transforms' terms: stride-1 ``k = 3`` layers with 64 or
+more channels (measured, float32: layer E 256 channels ~1.0-1.3× torch against
+direct's ~1.3-1.5×; B 64 channels ~1.3-1.6×; G 16 channels 3-d loses to torch
+by 2-3×; float64 beats torch 2-3× on B and G).
 
-The pipeline, per chunk of samples (so the intermediates stay in cache):
+The pipeline, per block (a few samples, or a band of tile rows of one sample,
+up to ``CHUNK_BYTES`` of transformed input):
 
-1. pad the input once into a work buffer (``np.pad`` first for the non-zero
-   padding modes, as :func:`convmat._fast.direct.conv_engine`), with zeros up to
-   whole tiles;
-2. gather the overlapping tiles from one strided view into ``(α^d, C_in·tiles)``
-   (one copy) and transform them with ``Bᵀ``: one batched GEMM per axis
-   (separable passes, each ``np.matmul`` of the small matrix on a view);
+1. split the padded input into ``m^d`` stride phases ("phase planes",
+   channel-major and flat, ``np.pad`` first for the non-zero padding modes as
+   :func:`convmat._fast.direct.conv_engine`): tile ``t`` reads phase ``i mod m``
+   at ``t + ⌊i/m⌋``, so every overlapping tile is a *shifted flat view* — no
+   tile gather, no Python loop over tiles;
+2. the input transform ``Bᵀ``, one axis after the other: each transformed
+   component is a sum of shifted planes, one NumPy pass per nonzero of ``Bᵀ``
+   over all components of the other axes at once (the matrices are sparse with
+   ±1 entries: F(2, 3)'s ``Bᵀ`` has two per row);
 3. the ``α^d · groups`` tap GEMMs, one stacked ``np.matmul``, with the kernel
-   transformed (``G g Gᵀ``) exactly in float64 and then cast;
-4. the output transform ``Aᵀ`` (again one batched GEMM per axis) and one copy per
-   whole/partial-tile block back into ``(N, C_out, *out)``, adding the bias.
+   transformed (``G g Gᵀ``, one GEMM with the Kronecker product of the ``G``);
+4. the output transform ``Aᵀ`` (elementwise passes again, no shifts) and one
+   strided copy per output phase into ``(N, C_out, *out)``, adding the bias.
+
+A plane row is ``⌊(α − 1)/m⌋`` positions longer than its tiles (the shifted
+reads run on into it): those junk positions ride along through the GEMMs and are
+cropped by the store (cropping them earlier costs more strided passes than the
+smaller GEMMs save). Work buffers are reused per thread
+(:func:`convmat._fast.direct._scratch`); the peak extra memory is
+``counts(...).work_bytes`` (layer B float32: ~88 MB, the transformed input and
+products of the whole batch; the direct engine's planes are ~7 MB).
 
 The transform matrices come from exact rational arithmetic
-(:class:`fractions.Fraction`) for any ``m`` and ``r`` from the interpolation points
-``0, ±1, ±2, ±1/2, ±4, ±1/4, …`` and ``∞`` (Lavin & Gray 2016; Barabasz et al. 2020),
-then are cast to the working dtype. Larger tiles save multiplications but lose
-accuracy: the transforms' coefficients grow with ``α``. :func:`variant` picks ``m``
-per axis from the dtype: float32 runs F(2, 3) (F(4, 3) would lose ~10× PyTorch's
-accuracy), float64 up to F(4, 3).
+(:class:`fractions.Fraction`) for any ``m`` and ``r`` from interpolation points
+``0, ±1, ±2, ±1/2, ±4, 1/4`` and ``∞`` (Lavin & Gray 2016; Barabasz et al. 2020;
+``POINT_SETS`` for the better-conditioned sets found by measurement), then are
+cast to the working dtype. Larger tiles lose accuracy (the coefficients grow
+with ``α``): :func:`variant` keeps float32 to the tiles whose error stays within
+4× PyTorch's (``TILES``) and picks among the allowed ones by predicted work.
 
 Non-finite input: a tile mixes all its ``α^d`` inputs in every transformed value
 (and the kernel transform mixes taps), so a single ``inf`` would turn a whole
 tile's outputs into NaN where the direct sum gives ``inf`` or a finite value in
 some of them. Inputs and weights holding NaN or inf therefore go to the direct
-engine (one ``np.isfinite`` pass decides), so the non-finite pattern is exactly
-the direct path's.
+engine (a sum decides, an exact ``np.isfinite`` pass confirms), so the
+non-finite pattern is exactly the direct path's.
 
 Dilation > 1 is refused (:func:`why_not`): a dilated stride-1 layer splits into
-``∏d`` undilated ones on sub-lattices, but each is then small and the gather per
-lattice costs more than the multiplications it saves.
+``∏d`` undilated ones on sub-lattices, but each is small and pays the transforms
+and the splitting again.
 
 References
 ----------
@@ -593,7 +608,10 @@ def _block(
 
 
 def _finite(*arrays: Array) -> bool:
-    return all(bool(np.isfinite(a).all()) for a in arrays)
+    """Whether every value is finite: a sum first (one fast reduction, no mask), the
+    exact test only when the sum is not finite (NaN, inf, or an overflow)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(np.isfinite(np.sum(a)) or bool(np.isfinite(a).all()) for a in arrays)
 
 
 def conv(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
