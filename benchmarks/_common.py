@@ -8,9 +8,11 @@ BLAS each library called.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +54,15 @@ def machine_header(threads: int, torch: Any = None) -> str:
             f"  {pool['user_api']}: {pool['internal_api']} {pool.get('version')} "
             f"{pool.get('architecture') or ''} threads={pool['num_threads']} ({pool['prefix']})"
         )
+    from convmat._fast.planner import blas_threads
+
+    lines.append(f"convmat's planner reads {blas_threads()} BLAS thread(s) from OpenBLAS")
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            lines.append(
+                f"  warning: {name}={os.environ[name]} is set (run with env -u {name}; "
+                "users' machines do not set it)"
+            )
     tunables = os.environ.get("GLIBC_TUNABLES", "glibc defaults")
     lines.append(f"malloc: {tunables}; heap warmed with a {WARM_BYTES >> 20} MiB block")
     return "\n".join(lines)
@@ -114,3 +125,68 @@ def bursts(
 def interleaved(calls: dict[str, Callable[[], Any]], reps: int) -> dict[str, list[float]]:
     """Seconds of ``reps`` round-robin calls of every callable (see :func:`bursts`)."""
     return {key: [round_[0] for round_ in rounds] for key, rounds in bursts(calls, reps).items()}
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _malloc_in_use() -> Any:
+    """glibc's ``mallinfo2``: bytes in use (heap ``uordblks`` + mmapped ``hblkhd``), or None."""
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):  # pragma: no cover - not glibc >= 2.33
+        return None
+    fn.restype = _Mallinfo2
+
+    def in_use() -> int:
+        info = fn()
+        return int(info.uordblks + info.hblkhd)
+
+    return in_use
+
+
+def peak_malloc(fn: Callable[[], Any]) -> int | None:
+    """Peak extra bytes held through ``malloc`` during one call of ``fn`` (None without glibc).
+
+    Every allocation of a C library goes through glibc's ``malloc`` (PyTorch's CPU
+    allocator and oneDNN's scratchpads included), so a thread sampling glibc's own
+    count of bytes in use (``mallinfo2``, about half a microsecond a read) every
+    ~50 µs while ``fn`` runs sees the peak, minus the count before the call. The
+    call must release the GIL (torch's operators do). The result is kept alive
+    until after the last sample, so it counts too.
+    """
+    in_use = _malloc_in_use()
+    if in_use is None:  # pragma: no cover
+        return None
+    base = in_use()
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], in_use())
+            time.sleep(5e-5)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    result = fn()
+    peak[0] = max(peak[0], in_use())
+    done.set()
+    sampler.join()
+    del result
+    return peak[0] - base

@@ -14,12 +14,14 @@ Rules on top of the prediction:
   same data (normwise, against a float64 reference) is never picked for float32
   (:data:`FLOAT32_GATES`). Other dtypes than float32 and float64 (complex) run
   the tap sum.
+* **Small layers run the tap sum.** Below :data:`SWITCH_SECONDS` of predicted tap-sum
+  time or :data:`SWITCH_VALUES` output values a call is mostly fixed costs, where
+  the prediction is least sure and another method could save microseconds at most.
 * **Exact first.** Winograd and FFT round differently from the tap sum (they are
   accurate, not bit-identical); they are picked only when they are predicted to
-  save at least :data:`SWITCH_SAVING` of the best exact method's time, that time
-  is at least :data:`SWITCH_SECONDS` and the output holds at least
-  :data:`SWITCH_VALUES` values. Small layers therefore stay exact: on
-  small-integer data every method except those two gives the matrix's numbers.
+  save at least :data:`SWITCH_SAVING` of the best exact method's time. Polyphase,
+  sub-pixel and depthwise do the tap sum's products in another order: on
+  small-integer data they give the matrix's numbers exactly.
 * **Threads.** The BLAS thread count is read from OpenBLAS
   (``openblas_get_num_threads``, a C call of a microsecond) on every call:
   ``threadpoolctl.threadpool_limits`` changes it, and with it the plan.
@@ -422,28 +424,32 @@ def _plan(layer: Layer, n_batch: int, dtype: np.dtype[Any], transposed: bool, th
         candidate, inners[name] = _candidate(algorithm, layer, n_batch, dtype, transposed, threads)
         candidates.append(candidate)
     timed = [c for c in candidates if c.seconds is not None]
+    tap_sum = candidates[0]  # the direct method always applies
     exact = min((c for c in timed if c.method in EXACT), key=lambda c: c.seconds or 0.0)
     best = min(timed, key=lambda c: c.seconds or 0.0)
-    chosen, reason = exact, "the fastest predicted"
     assert exact.seconds is not None and best.seconds is not None
     values = n_batch * (layer.in_size if transposed else layer.out_size)
-    large = exact.seconds >= SWITCH_SECONDS and values >= SWITCH_VALUES
-    if best.method not in EXACT:
+    large = (tap_sum.seconds or 0.0) >= SWITCH_SECONDS and values >= SWITCH_VALUES
+    chosen, reason = exact, "the fastest predicted"
+    if len(timed) == 1:
+        reason = "the only method that applies"
+    elif not large:
+        chosen = tap_sum
+        reason = (
+            f"the layer is small (under {SWITCH_SECONDS * 1e3:g} ms or {SWITCH_VALUES} output "
+            "values): the tap sum, exact and with the fewest passes"
+        )
+    elif best.method not in EXACT:
         saving = 1 - best.seconds / exact.seconds
-        if large and saving >= SWITCH_SAVING:
+        if saving >= SWITCH_SAVING:
             chosen = best
             reason = f"predicted {saving:.0%} faster than {exact.method}, the best exact method"
         else:
-            why = (
-                f"{best.method} would save {saving:.0%} (under {SWITCH_SAVING:.0%})"
-                if large
-                else f"the layer is small (under {SWITCH_SECONDS * 1e3:g} ms or "
-                f"{SWITCH_VALUES} output values), where exactness beats {best.method}'s speed"
+            reason = (
+                f"the fastest exact method; {best.method} would save {saving:.0%} "
+                f"(under {SWITCH_SAVING:.0%})"
             )
-            reason = f"the fastest exact method; {why}"
-    if len(timed) == 1:
-        reason = "the only method that applies"
-    elif chosen is best and reason == "the fastest predicted":
+    if reason == "the fastest predicted":
         following = sorted(timed, key=lambda c: c.seconds or 0.0)[1]
         ratio = (following.seconds or 0.0) / (chosen.seconds or 1.0)
         reason = f"the fastest predicted; the next, {following.method}, takes {ratio:.2g}× as long"
