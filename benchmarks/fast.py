@@ -344,6 +344,9 @@ def calibrate(args: argparse.Namespace) -> None:
                             5,
                         )
                         ratios.setdefault(c.method, []).append(took / c.seconds)
+                        m, k = (w.shape[1], w.shape[0] // spec.groups)
+                        shape = cost.gemm_class(*((k, m) if not transposed else (m, k)))
+                        ratios.setdefault(f"{c.method}/{shape}", []).append(took / c.seconds)
                         print(
                             f"#   {name} {kind:15} {c.method:10} measured {took * 1e3:8.2f} ms, "
                             f"counted {c.seconds * 1e3:8.2f} ms",

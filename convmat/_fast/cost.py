@@ -59,9 +59,11 @@ class Rates(NamedTuple):
     written. ``call`` — seconds of fixed cost per BLAS call or NumPy pass (Python,
     dispatch, a cold start of the kernel). ``fft`` — nanoseconds per ``n·log2 n``
     point of a real FFT (float32; float64 costs ``FFT_FLOAT64`` times more).
-    ``scale`` — per method, measured time over the time the counts predict, the
-    median over the benchmark layers it runs (what counting misses: small
-    transform GEMMs, elementwise complex products, cache behaviour); 1 if absent.
+    ``scale`` — per method (``"winograd"``) and per method and shape class
+    (``"winograd/wide"``, preferred when present), measured time over the time the
+    counts predict, the median over the benchmark layers it runs (what counting
+    misses: small transform GEMMs, elementwise complex products, cache behaviour,
+    the junk positions of a 3-d tap sum); 1 if absent.
     """
 
     gemm: dict[str, float]
@@ -83,7 +85,28 @@ RATES: dict[int, Rates] = {
         stream=15.7,
         call=1.1e-05,
         fft=0.51,
-        scale={"depthwise": 0.44, "direct": 1.06, "fft": 0.99, "gemm": 1.14, "winograd": 0.83},
+        scale={
+            "depthwise": 0.44,
+            "direct": 1.06,
+            "direct/axpy": 1.1,
+            "direct/thin": 2.8,
+            "direct/medium": 1.0,
+            "direct/wide": 1.3,
+            "fft": 0.99,
+            "fft/axpy": 0.8,
+            "fft/thin": 0.8,
+            "fft/medium": 1.5,
+            "fft/wide": 2.0,
+            "gemm": 1.14,
+            "gemm/axpy": 1.1,
+            "gemm/thin": 2.7,
+            "gemm/medium": 1.0,
+            "gemm/wide": 1.2,
+            "winograd": 0.83,
+            "winograd/thin": 0.79,
+            "winograd/medium": 0.8,
+            "winograd/wide": 1.16,
+        },
     ),
     2: Rates(
         gemm={"thin": 42.0, "medium": 26.4, "wide": 59.6, "axpy": 16.3},
@@ -104,6 +127,16 @@ def rates(threads: int) -> Rates:
     """
     usable = [t for t in RATES if t <= max(threads, 1)]
     return RATES[max(usable) if usable else min(RATES)]
+
+
+def scale(method: str, shape: str, threads: int) -> float:
+    """The calibrated correction of ``method``'s prediction for GEMMs of class ``shape``.
+
+    >>> scale("no such method", "wide", 1)
+    1.0
+    """
+    factors = rates(threads).scale
+    return factors.get(f"{method}/{shape}", factors.get(method, 1.0))
 
 
 def seconds(counts: Counts, shape: str, itemsize: int, threads: int) -> float:

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from convmat._fast import direct
-from convmat._fast.cost import Counts, gemm_class, rates, seconds
+from convmat._fast.cost import Counts, gemm_class, scale, seconds
 from convmat._layer import Layer
 
 Array = np.ndarray[Any, Any]
@@ -374,9 +374,8 @@ def _candidate(
     item = dtype.itemsize if dtype.kind == "f" else dtype.itemsize // 2
     if not algorithm.nested:
         counts = algorithm.counts(layer, n_batch, item)
-        m, k = _channels(layer, transposed)
-        scale = rates(threads).scale.get(algorithm.name, 1.0)
-        predicted = scale * seconds(counts, gemm_class(m, k), item, threads)
+        shape = gemm_class(*_channels(layer, transposed))
+        predicted = scale(algorithm.name, shape, threads) * seconds(counts, shape, item, threads)
         return Candidate(algorithm.name, counts, predicted, None), None
     # A nested method: its own rearrangement plus the planned stride-1 sub-layers.
     subs: dict[Layer, Plan] = {}
@@ -395,8 +394,8 @@ def _candidate(
         return next(c.counts for c in p.candidates if c.method == p.method) or Counts()
 
     own = algorithm.counts(layer, n_batch, item, nothing)
-    scale = rates(threads).scale.get(algorithm.name, 1.0)
-    predicted = scale * seconds(own, "thin", item, threads) + sum(
+    factor = scale(algorithm.name, "thin", threads)
+    predicted = factor * seconds(own, "thin", item, threads) + sum(
         p.predicted_seconds for p in subs.values()
     )
     inner = ", ".join(sorted({p.method for p in subs.values()})) or None
