@@ -63,7 +63,9 @@ class Rates(NamedTuple):
     (``"winograd/wide"``, preferred when present), measured time over the time the
     counts predict, the median over the benchmark layers it runs (what counting
     misses: small transform GEMMs, elementwise complex products, cache behaviour,
-    the junk positions of a 3-d tap sum); 1 if absent.
+    the junk positions of a 3-d tap sum); 1 if absent. A nested method's scale
+    multiplies its whole prediction (its own passes plus its planned sub-layers);
+    ``"subpixel"`` comes from timing it against the tap sum on layers C and H.
     """
 
     gemm: dict[str, float]
@@ -102,6 +104,7 @@ RATES: dict[int, Rates] = {
             "gemm/thin": 2.7,
             "gemm/medium": 1.0,
             "gemm/wide": 1.2,
+            "subpixel": 0.77,
             "winograd": 0.83,
             "winograd/thin": 0.79,
             "winograd/medium": 0.8,

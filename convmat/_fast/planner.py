@@ -395,8 +395,8 @@ def _candidate(
 
     own = algorithm.counts(layer, n_batch, item, nothing)
     factor = scale(algorithm.name, "thin", threads)
-    predicted = factor * seconds(own, "thin", item, threads) + sum(
-        p.predicted_seconds for p in subs.values()
+    predicted = factor * (
+        seconds(own, "thin", item, threads) + sum(p.predicted_seconds for p in subs.values())
     )
     inner = ", ".join(sorted({p.method for p in subs.values()})) or None
     counts = algorithm.counts(layer, n_batch, item, chosen)
