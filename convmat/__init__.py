@@ -6,6 +6,7 @@ Conventions are PyTorch's: channels first, cross-correlation, C-order flattening
 """
 
 from convmat._affine import AffineMap, AffineOperator, MapLayer
+from convmat._animate import animate
 from convmat._avgpool import (
     adaptive_avg_pool,
     adaptive_avg_pool_matrix,
@@ -22,7 +23,7 @@ from convmat._checkerboard import (
     stack_overlap,
 )
 from convmat._demo import SuperResolution, load_photo, superres_demo
-from convmat._fast import conv, conv_transpose, zero_insert
+from convmat._fast import conv, conv_transpose, explain_plan, zero_insert
 from convmat._flax import from_flax
 from convmat._frames import Frame, Frames, frames
 from convmat._keras import from_keras, to_channels_first
@@ -88,6 +89,7 @@ __all__ = [
     "Translation",
     "adaptive_avg_pool",
     "adaptive_avg_pool_matrix",
+    "animate",
     "avg_pool",
     "avg_pool_matrix",
     "checkerboard",
@@ -104,6 +106,7 @@ __all__ = [
     "conv_transpose_output_shape",
     "deconvolution_report",
     "deconvolve",
+    "explain_plan",
     "fit_kernel",
     "fold",
     "frames",

@@ -609,7 +609,7 @@ def animate(
     Examples
     --------
     >>> import numpy as np
-    >>> from convmat._animate import animate
+    >>> from convmat import animate
     >>> anim = animate((2, 2), 2, transposed=True, values=[[0, 1], [2, 3]],
     ...                kernel=[[0, 1], [2, 3]])
     >>> html = anim.to_jshtml()          # plays in Jupyter: HTML(html)

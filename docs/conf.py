@@ -101,7 +101,14 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
-API_MODULES = ("convmat", "convmat.symbolic", "convmat.testing", "convmat.plot")
+API_MODULES = (
+    "convmat",
+    "convmat.symbolic",
+    "convmat.testing",
+    "convmat.plot",
+    "convmat.widgets",
+    "convmat.dask",
+)
 GENERATED = DOCS / "generated"
 
 

@@ -26,8 +26,8 @@ def _code_cells(nb: Any) -> list[Any]:
     return [cell for cell in nb.cells if cell.cell_type == "code"]
 
 
-def test_the_seven_notebooks_are_all_there() -> None:
-    assert [int(path.name[:2]) for path in NOTEBOOKS] == [1, 2, 3, 4, 5, 6, 7], NOTEBOOKS
+def test_the_eight_notebooks_are_all_there() -> None:
+    assert [int(path.name[:2]) for path in NOTEBOOKS] == [1, 2, 3, 4, 5, 6, 7, 8], NOTEBOOKS
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

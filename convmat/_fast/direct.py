@@ -43,9 +43,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from convmat._args import (
-    float16_result,
-)
 from convmat._blas import axpy, gemm, transpose
 from convmat._layer import Layer
 
@@ -551,7 +548,6 @@ def _store(dst: Array, parts: Sequence[Array], bias: Array | None) -> None:
             )
 
 
-@float16_result("x", "weight", "bias")
 # --------------------------------------------------------------------------- transposed
 
 
