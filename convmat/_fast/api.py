@@ -236,9 +236,9 @@ def conv_transpose(
     padding : int, sequence of int or of (low, high) pairs
         The forward layer's padding; it crops the output (no strings, as torch).
     groups : int
-    method : {"auto", "gemm", "winograd", "subpixel", "depthwise", "fft", \
-"scatter", "fractional", "matrix"}
-        Ways to the same numbers (they agree to rounding):
+    method : str
+        One of "auto", "gemm", "winograd", "subpixel", "depthwise", "fft",
+        "scatter", "fractional", "matrix": ways to the same numbers (they agree to rounding):
 
         * ``"auto"`` (default) — the method :func:`explain_plan` shows
           (``transposed=True``), predicted fastest from counted work.
