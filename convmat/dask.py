@@ -60,10 +60,12 @@ from convmat._affine import AffineMap
 from convmat._args import as_int, axes_count, choice, numeric_array, split_planes
 from convmat._avgpool import _pool_axes
 from convmat._avgpool import avg_pool as _avg_pool
+from convmat._fast import NP_MODES
 from convmat._fast import conv as _conv
 from convmat._fast import conv_transpose as _conv_transpose
+from convmat._fast.api import _check_bias
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
-from convmat._matrix import DEFAULT_MAX_BYTES, _operands, block_csr, check_max_bytes
+from convmat._matrix import DEFAULT_MAX_BYTES, _operands, _weight, block_csr, check_max_bytes
 from convmat._pattern import pattern_nnz, spatial_pattern
 from convmat._pool import max_pool as _max_pool
 from convmat._pool import pool_geometry
@@ -325,23 +327,11 @@ def _transpose_plan(m: int, n_out: int, k: int, s: int, d: int, lo: int, chunk: 
 # --------------------------------------------------------------------------- conv
 
 
-def _check_bias(bias: Any, channels: int) -> Array | None:
-    if bias is None:
-        return None
-    b = numeric_array(bias, "bias")
-    if b.shape != (channels,):
-        raise ValueError(f"bias must have shape (C_out,) = ({channels},); got shape {b.shape}")
+def _bias(bias: Any, channels: int) -> Array | None:
+    """The bias as an array, its shape checked as the in-memory functions check it."""
+    b = None if bias is None else numeric_array(bias, "bias")
+    _check_bias(b, channels)
     return b
-
-
-def _weight_array(weight: Any) -> Array:
-    w = numeric_array(weight, "weight")
-    if w.ndim < 3:
-        raise ValueError(
-            f"weight must have shape (C_out, C_in // groups, *kernel_size) with at least one "
-            f"spatial dim; got shape {w.shape}"
-        )
-    return w
 
 
 def _conv_input(x: Any, w: Array) -> tuple[da.Array, bool]:
@@ -353,9 +343,6 @@ def _conv_input(x: Any, w: Array) -> tuple[da.Array, bool]:
             f"dims to match the weight; got shape {x.shape}"
         )
     return _batched(x, rank)
-
-
-_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def conv(
@@ -417,7 +404,7 @@ def conv(
     >>> np.array_equal(y.compute(), convmat.conv(x, w, padding=1))
     True
     """
-    w = _weight_array(weight)
+    w = _weight(weight)
     xb, batched = _conv_input(x, w)
     layer = conv_layer(
         xb.shape[1:],
@@ -432,7 +419,7 @@ def conv(
     from convmat._fast import CONV_METHODS
 
     choice(method, CONV_METHODS, "method")
-    b = _check_bias(bias, layer.out_channels)
+    b = _bias(bias, layer.out_channels)
     dtype = _compute_dtype(xb.dtype, w.dtype, *(() if b is None else (b.dtype,)))
     xb = _one_chunk(xb, 1, "channels")
     xb = _align(xb, {2 + i: s for i, s in enumerate(layer.stride)}, "the stride")
@@ -440,7 +427,7 @@ def conv(
     in_spatial = layer.in_spatial
     if layer.padding_mode != "zeros":
         width = ((0, 0), (0, 0), *pads)
-        xb = da.pad(xb, width, mode=_NP_MODES[layer.padding_mode])
+        xb = da.pad(xb, width, mode=NP_MODES[layer.padding_mode])
         in_spatial = tuple(n + lo + hi for n, (lo, hi) in zip(in_spatial, pads, strict=True))
         pads = tuple((0, 0) for _ in pads)
     plans = [
@@ -537,7 +524,7 @@ def conv_transpose(
     >>> np.array_equal(x.compute(), convmat.conv_transpose(y, w, stride=2, padding=1))
     True
     """
-    w = _weight_array(weight)
+    w = _weight(weight)
     xb, batched = _conv_input(x, w)
     layer = conv_transpose_layer(
         xb.shape[1:],
@@ -552,7 +539,7 @@ def conv_transpose(
     from convmat._fast import METHODS
 
     choice(method, METHODS, "method")
-    b = _check_bias(bias, layer.in_channels)
+    b = _bias(bias, layer.in_channels)
     dtype = _compute_dtype(xb.dtype, w.dtype, *(() if b is None else (b.dtype,)))
     xb = _one_chunk(xb, 1, "channels")
     plans = [
