@@ -37,7 +37,6 @@ import numpy as np
 
 from convmat._fast.cost import Counts
 from convmat._fast.direct import (
-    NP_MODES,
     _conv_plan,
     _conv_transpose_plan,
     _key,
@@ -46,6 +45,7 @@ from convmat._fast.direct import (
     _scratch,
     _store,
     _view,
+    pad_mode,
 )
 from convmat._layer import Layer
 
@@ -121,12 +121,7 @@ def conv(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     per_out = c_out // channels
     if n_batch == 0:
         return np.empty((0, c_out, *layer.out_spatial), dtype=x.dtype)
-    if layer.padding_mode != "zeros":
-        x = np.pad(
-            x,
-            ((0, 0), (0, 0), *layer.padding),
-            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
-        )
+    x = pad_mode(x, layer)
     plan = _conv_plan(layer, n_batch, _LAYOUT)
     size = plan.size
     band = _channel_band(channels, plan.blocks * (size + plan.tail) + per_out * size, x.itemsize)

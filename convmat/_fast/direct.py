@@ -451,6 +451,21 @@ def _conv_plan(layer: Layer, n_batch: int, tuning: tuple[int, ...]) -> _ConvPlan
     )
 
 
+def pad_mode(x: Array, layer: Layer) -> Array:
+    """``x`` with the layer's reflect / replicate / circular padding applied.
+
+    Unchanged for ``"zeros"``: the engines place zero padding themselves.
+    """
+    if layer.padding_mode == "zeros":
+        return x
+    out: Array = np.pad(
+        x,
+        ((0, 0), (0, 0), *layer.padding),
+        mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
+    )
+    return out
+
+
 def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     """``conv`` of a batch ``x`` (N, C_in, *spatial) for a validated layer."""
     n_batch = x.shape[0]
@@ -459,12 +474,7 @@ def conv_engine(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
     per_out = c_out // groups
     if n_batch == 0:
         return np.empty((0, c_out, *layer.out_spatial), dtype=x.dtype)
-    if layer.padding_mode != "zeros":
-        x = np.pad(
-            x,
-            ((0, 0), (0, 0), *layer.padding),
-            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
-        )
+    x = pad_mode(x, layer)
     plan = _conv_plan(layer, n_batch, _tuning())
     size, inner, shifts = plan.size, plan.inner, plan.shifts
     planes = _scratch(

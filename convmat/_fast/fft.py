@@ -61,7 +61,6 @@ import scipy.fft as sfft
 
 from convmat._fast.cost import Counts
 from convmat._fast.direct import (
-    NP_MODES,
     _axis_taps,
     _clip,
     _key,
@@ -69,6 +68,7 @@ from convmat._fast.direct import (
     _view,
     conv_engine,
     conv_transpose_engine,
+    pad_mode,
 )
 from convmat._layer import Layer
 
@@ -403,11 +403,7 @@ def conv(
     if layer.padding_mode == "zeros":
         lows = [lo for lo, _ in layer.padding]
     else:
-        x = np.pad(
-            x,
-            ((0, 0), (0, 0), *layer.padding),
-            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
-        )
+        x = pad_mode(x, layer)
         lows = [0] * layer.ndim
     split = _phases(layer)
     tiling = _shape(layer, n_batch, False, block)

@@ -49,13 +49,13 @@ import numpy as np
 from convmat._blas import transpose
 from convmat._fast.cost import Counts
 from convmat._fast.direct import (
-    NP_MODES,
     _clip,
     _key,
     _place,
     _scratch,
     conv_engine,
     conv_transpose_engine,
+    pad_mode,
 )
 from convmat._layer import Layer, conv_layer
 
@@ -229,12 +229,7 @@ def conv(
     n_batch = x.shape[0]
     if n_batch == 0 or (plan.zeros and not np.isfinite(x).all()):
         return conv_engine(x, w, layer, bias)
-    if layer.padding_mode != "zeros":
-        x = np.pad(
-            x,
-            ((0, 0), (0, 0), *layer.padding),
-            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
-        )
+    x = pad_mode(x, layer)
     axes = plan.axes
     counts = [len(a.phases) for a in axes]
     groups = layer.groups

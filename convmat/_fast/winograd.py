@@ -81,13 +81,13 @@ import numpy as np
 
 from convmat._fast.cost import Counts
 from convmat._fast.direct import (
-    NP_MODES,
     _key,
     _place,
     _scratch,
     _view,
     conv_engine,
     conv_transpose_engine,
+    pad_mode,
 )
 from convmat._fast.teaching import _flipped_swapped
 from convmat._layer import Layer
@@ -624,14 +624,8 @@ def conv(x: Array, w: Array, layer: Layer, bias: Array | None) -> Array:
         raise ValueError(f"layer {reason}")
     if not _finite(x, w):
         return conv_engine(x, w, layer, bias)
-    pads = list(layer.padding)
-    if layer.padding_mode != "zeros":
-        x = np.pad(
-            x,
-            ((0, 0), (0, 0), *layer.padding),
-            mode=NP_MODES[layer.padding_mode],  # type: ignore[call-overload]
-        )
-        pads = [(0, 0)] * layer.ndim
+    x = pad_mode(x, layer)
+    pads = list(layer.padding) if layer.padding_mode == "zeros" else [(0, 0)] * layer.ndim
     tiles = variant(layer, x.dtype.itemsize)
     return _winograd(x, w, pads, layer.groups, bias, layer.out_spatial, tiles)
 
