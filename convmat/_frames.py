@@ -235,6 +235,18 @@ def _rows(pattern: Pattern) -> Iterable[tuple[int, IntArray, IntArray]]:
         yield row, indices[lo:hi], taps[lo:hi]
 
 
+def _gather_frame(row: int, columns: IntArray, taps: IntArray, cells: IntArray) -> Frame:
+    """The frame of one output that gathers ``columns`` (a row of C, or of the zeros view)."""
+    return Frame(
+        row,
+        _readonly(columns),
+        _readonly([row]),
+        _readonly(taps),
+        _readonly(cells),
+        _readonly([columns.size]),
+    )
+
+
 def _readonly(a: Any) -> IntArray:
     out: IntArray = np.array(a, dtype=np.int64)
     out.flags.writeable = False
@@ -447,16 +459,7 @@ def frames(
                     )
                 )
             else:
-                items.append(
-                    Frame(
-                        row,
-                        _readonly(columns),
-                        _readonly([row]),
-                        _readonly(taps),
-                        _readonly(windows[row]),
-                        _readonly([columns.size]),
-                    )
-                )
+                items.append(_gather_frame(row, columns, taps, windows[row]))
         return Frames(items, padded_shape=padded, origin=low, spacing=(1,) * len(k), **geometry)
 
     # Zeros view: the transposed input with s − 1 zeros inserted, padded by d·(k − 1) − lo
@@ -474,14 +477,5 @@ def frames(
         n, k, (1,) * len(k), d, tuple(p - o for p, o in zip(pad_lo, origin, strict=True)), grid
     )
     for row, columns, taps in _rows(pattern.transpose()):
-        items.append(
-            Frame(
-                row,
-                _readonly(columns),
-                _readonly([row]),
-                _readonly(taps),
-                _readonly(windows[row]),
-                _readonly([columns.size]),
-            )
-        )
+        items.append(_gather_frame(row, columns, taps, windows[row]))
     return Frames(items, padded_shape=grid, origin=origin, spacing=s, **geometry)
