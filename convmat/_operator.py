@@ -21,7 +21,7 @@ from convmat._args import TensorInput, as_int, nonnegative, numeric_array
 from convmat._fast import QUIET
 from convmat._fast.planner import run
 from convmat._layer import Layer, conv_layer, conv_transpose_layer
-from convmat._matrix import DEFAULT_MAX_BYTES, _weight, layer_matrix
+from convmat._matrix import DEFAULT_MAX_BYTES, _operands, _weight, layer_matrix
 from convmat._pattern import _fold
 
 Array = np.ndarray[Any, Any]
@@ -96,11 +96,20 @@ class ConvOperator(TensorInput, LinearOperator):  # type: ignore[misc]
         super().__init__(dtype=weight.dtype, shape=shape)
 
     def _run(self, x: Any, *, adjoint: bool) -> Array:
-        """The operator (or its adjoint) on a batch of flattened samples ``(K, ·)``."""
-        if not adjoint:
-            return _apply(self.layer, self.weight, np.asarray(x), transposed=self.transposed)
-        w = self._conj_weight()
-        return _apply(self.layer, w, np.asarray(x), transposed=not self.transposed)
+        """The operator (or its adjoint) on a batch of flattened samples ``(K, ·)``.
+
+        Vector and weight are brought to one dtype first, as :func:`conv` does (a real
+        vector with a complex weight, a float64 vector with a float32 weight).
+        """
+        xa = np.asarray(x)
+        w = self._conj_weight() if adjoint else self.weight
+        dtype = np.result_type(xa, w)
+        return _apply(
+            self.layer,
+            w.astype(dtype, copy=False),
+            xa.astype(dtype, copy=False),
+            transposed=self.transposed != adjoint,
+        )
 
     def _conj_weight(self) -> Array:
         return self.weight.conj() if np.iscomplexobj(self.weight) else self.weight
@@ -160,8 +169,12 @@ def conv_operator(
     Parameters
     ----------
     input_shape : sequence of int
-        ``(C_in, *spatial)`` of one sample.
-    weight : array_like, shape ``(C_out, C_in // groups, *kernel_size)``
+        ``(C_in, *spatial)`` of one sample, or, for one channel in and one out,
+        ``spatial`` with the bare kernel as ``weight`` — the two shape conventions of
+        :func:`conv_matrix`, decided by the number of axes alone.
+    weight : array_like, shape ``(C_out, C_in // groups, *kernel_size)`` or ``kernel_size``
+        A kernel with as many axes as ``input_shape`` (or one fewer, with
+        ``input_shape = (1, *spatial)``) is one channel's, read as ``(1, 1, *kernel_size)``.
         Its dtype is the operator's (integers become float64).
     stride, padding, dilation, groups, padding_mode
         As :func:`conv_matrix`.
@@ -200,18 +213,28 @@ def conv_operator(
     array([1., 2., 0., 3., 4., 0., 0., 0., 0.])
     >>> C.T @ np.ones(4)
     array([ 1.,  3.,  2.,  4., 10.,  6.,  3.,  7.,  4.])
+
+    One channel, without the channel axes: the same operator, the same ``(1, *spatial)``
+    sample shapes.
+
+    >>> conv_operator((3, 3), [[1, 2], [3, 4]])
+    <4x9 ConvOperator (conv, 2-d): (1, 3, 3) -> (1, 2, 2), dtype=float64>
     """
-    w = _weight(weight)
-    layer = conv_layer(
+    input_shape, w = _operands(input_shape, weight)
+    return _forward_operator(
         input_shape,
-        w.shape,
+        w,
         stride=stride,
         padding=padding,
         dilation=dilation,
         groups=groups,
         padding_mode=padding_mode,
     )
-    return ConvOperator(layer, w, transposed=False)
+
+
+def _forward_operator(input_shape: Any, w: Array, **geometry: Any) -> ConvOperator:
+    """The operator of a convolution in the full layout (``w`` already read and checked)."""
+    return ConvOperator(conv_layer(input_shape, w.shape, **geometry), w, transposed=False)
 
 
 def conv_transpose_operator(
@@ -232,8 +255,9 @@ def conv_transpose_operator(
     Parameters
     ----------
     input_shape : sequence of int
-        ``(C_in, *spatial)`` of the transposed layer.
-    weight : array_like, shape ``(C_in, C_out // groups, *kernel_size)``
+        ``(C_in, *spatial)`` of the transposed layer, or ``spatial`` with a bare kernel
+        (one channel in and one out), as :func:`conv_operator`.
+    weight : array_like, shape ``(C_in, C_out // groups, *kernel_size)`` or ``kernel_size``
     stride, padding, output_padding, dilation, groups
         As :func:`conv_transpose_matrix`.
 
@@ -262,8 +286,10 @@ def conv_transpose_operator(
            [4., 6., 6., 9.]])
     >>> T.T
     <4x16 ConvOperator (conv, 2-d): (1, 4, 4) -> (1, 2, 2), dtype=float64>
+    >>> conv_transpose_operator((2, 2), [[0, 1], [2, 3]], stride=2)
+    <16x4 ConvOperator (conv_transpose, 2-d): (1, 2, 2) -> (1, 4, 4), dtype=float64>
     """
-    w = _weight(weight)
+    input_shape, w = _operands(input_shape, weight)
     layer = conv_transpose_layer(
         input_shape,
         w.shape,
@@ -274,6 +300,13 @@ def conv_transpose_operator(
         groups=groups,
     )
     return ConvOperator(layer, w, transposed=True)
+
+
+def _widened(op: ConvOperator, wide: np.dtype[Any]) -> ConvOperator:
+    """``op`` with its weight in ``wide`` (float64 or complex128), the dtype LSMR runs in."""
+    if op.dtype == wide:
+        return op
+    return ConvOperator(op.layer, op.weight.astype(wide), transposed=op.transposed)
 
 
 class DeconvolveResult(NamedTuple):
@@ -353,7 +386,9 @@ def deconvolve(
     Solves ``min ‖C x − y‖² + damp²‖x‖²`` with LSMR on :func:`conv_operator`,
     so no matrix is built. This is what "deconvolution" means; the transposed
     convolution :func:`conv_transpose` computes ``Cᵀ y`` instead, which is not
-    the inverse unless ``C`` is orthogonal.
+    the inverse unless ``C`` is orthogonal. The iteration runs in float64
+    (complex128 for complex data) whatever the dtype of ``y`` and ``weight``;
+    ``x`` comes back in their dtype.
 
     Parameters
     ----------
@@ -361,14 +396,15 @@ def deconvolve(
         One output sample of the layer.
     weight : array_like, shape ``(C_out, C_in // groups, *kernel_size)``
     input_shape : sequence of int
-        ``(C_in, *spatial)`` of the unknown input.
+        ``(C_in, *spatial)`` of the unknown input. Channel axes are required, as
+        :func:`conv` requires them (no single-channel shorthand).
     stride, padding, dilation, groups, padding_mode
         As :func:`conv`.
     damp : float
         Tikhonov damping (0: plain least squares).
     atol, btol, conlim : float
         LSMR's stopping tolerances and condition limit; tighten ``atol`` and
-        ``btol`` (say to ``1e-12``, in float64) for an exact recovery.
+        ``btol`` (say to ``1e-12``) for an exact recovery.
     iter_lim : int, optional
         Iteration cap (default: LSMR's, ``min(rows, columns)``).
 
@@ -376,7 +412,8 @@ def deconvolve(
     -------
     DeconvolveResult
         ``(x, istop, itn, normr, normar, norma, conda, normx)`` and ``.converged``;
-        ``x`` has shape ``input_shape``.
+        ``x`` has shape ``input_shape`` and the dtype ``y`` and ``weight`` promote to
+        (float32 data gives a float32 ``x``; integers read as float64).
 
     Raises
     ------
@@ -396,6 +433,10 @@ def deconvolve(
     zeros in its transfer function) the solution is unique and equals the true
     input of a noise-free ``y``. Otherwise LSMR returns the minimum-norm solution.
 
+    LSMR keeps its norms and scalars in the dtype of its operands; in float32 they
+    overflow for ordinary data and underflow for a small ``y`` (which then reads as
+    zero), hence the float64 iteration on a float64 copy of the weight.
+
     References
     ----------
     D. C.-L. Fong and M. A. Saunders, "LSMR: An iterative algorithm for sparse
@@ -414,9 +455,10 @@ def deconvolve(
     >>> np.allclose(conv_transpose(y, w, padding=1), x)
     False
     """
-    op = conv_operator(
+    # Channel axes required, as conv (which gives y) requires them.
+    op = _forward_operator(
         input_shape,
-        weight,
+        _weight(weight),
         stride=stride,
         padding=padding,
         dilation=dilation,
@@ -436,11 +478,13 @@ def deconvolve(
     limit = None if iter_lim is None else as_int(iter_lim, "iter_lim")
     if limit is not None and limit < 1:
         raise ValueError(f"iter_lim must be >= 1; got {limit}")
+    dtype = np.result_type(op.dtype, b.dtype)
+    wide = np.result_type(dtype, np.float64)
     x, istop, itn, normr, normar, norma, conda, normx = lsmr(
-        op, b.ravel(), maxiter=limit, **options
+        _widened(op, wide), b.ravel().astype(wide), maxiter=limit, **options
     )
     return DeconvolveResult(
-        np.asarray(x).reshape(op.input_shape),
+        np.asarray(x).astype(dtype, copy=False).reshape(op.input_shape),
         int(istop),
         int(itn),
         float(normr),

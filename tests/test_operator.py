@@ -98,6 +98,24 @@ def test_complex_adjoint_conjugates_the_weight() -> None:
     assert_array_equal(op.T @ y, conv_transpose(y.reshape(1, 2), w).ravel())
 
 
+def test_real_vectors_with_a_complex_weight() -> None:
+    """Products promote as conv does: a real vector meets a complex weight."""
+    w = np.array([[[[1j, 2], [3, 4]]]])
+    op = conv_operator((1, 3, 3), w)
+    C = conv_matrix((1, 3, 3), w)
+    x = np.arange(9.0)
+    assert_array_equal(op @ x, C @ x)
+    assert_array_equal(op @ x, conv(x.reshape(1, 3, 3), w).ravel())
+    assert_array_equal(op.matmat(np.eye(9)), C.toarray())
+    assert_array_equal(op.rmatvec(np.ones(4)), C.conj().T @ np.ones(4))
+    assert_array_equal(op.T @ np.ones(4), C.T @ np.ones(4))
+    # A float32 operator meeting float64 vectors computes in float64, as conv does.
+    w32 = np.full((1, 1, 2, 2), 0.1, np.float32)
+    product = conv_operator((1, 3, 3), w32) @ np.full(9, 1 / 3)
+    assert product.dtype == np.float64
+    assert_array_equal(product, conv(np.full((1, 3, 3), 1 / 3), w32).ravel())
+
+
 def test_float32_operator() -> None:
     w = np.ones((2, 1, 3, 3), np.float32)
     op = conv_operator((1, 8, 8), w, padding=1)
@@ -248,3 +266,163 @@ def test_deconvolve_errors() -> None:
         deconvolve(np.array([["a"] * 8]), w, (1, 10))
     with pytest.raises(ValueError, match="stride must be >= 1"):
         deconvolve(y, w, (1, 10), stride=0)
+
+
+def test_deconvolve_refuses_the_single_channel_shorthand_as_conv_does() -> None:
+    kernel = [[1.0, 2.0], [3.0, 4.0]]
+    with pytest.raises(ValueError) as ours:
+        deconvolve(np.ones((2, 2)), kernel, (3, 3))
+    with pytest.raises(ValueError) as theirs:
+        conv(np.ones((3, 3)), kernel)
+    assert str(ours.value) == str(theirs.value)
+    assert str(ours.value).startswith("weight must have shape (C_out, C_in // groups")
+
+
+# ---------------------------------------------------------------- deconvolve in float32
+
+
+def _well_posed(dtype: Any, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A full-column-rank layer (full padding, a kernel dominated by one tap), in ``dtype``."""
+    rng = np.random.default_rng(7)
+    w = 0.2 * rng.standard_normal((1, 1, 3, 3))
+    w[0, 0, 1, 1] = 2.0
+    x = rng.standard_normal((1, 10, 10))
+    y = conv(x, w, padding=2) * scale
+    return w.astype(dtype), (x * scale).astype(dtype), y.astype(dtype)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-20, 1.0, 1e20, 1e30])
+def test_deconvolve_float32_iterates_in_float64(scale: float) -> None:
+    """In float32, LSMR's own arithmetic overflows (ordinary data, a large y) or reads a
+    small y as zero; deconvolve iterates in float64 and answers in float32."""
+    w, x, y = _well_posed(np.float32, scale)
+    result = deconvolve(y, w, (1, 10, 10), padding=2)
+    assert result.x.dtype == np.float32
+    assert result.converged
+    assert result.istop != 0  # y is not zero, whatever its scale
+    wide = deconvolve(y.astype(np.float64), w.astype(np.float64), (1, 10, 10), padding=2)
+    assert wide.x.dtype == np.float64
+    assert (result.istop, result.itn) == (wide.istop, wide.itn)
+    assert_allclose(result.x, wide.x, rtol=0, atol=1e-6 * np.abs(wide.x).max())
+    assert_allclose(result.x, x, rtol=0, atol=1e-4 * np.abs(x).max())
+    assert result.normr <= 1e-5 * np.linalg.norm(y.astype(np.float64))
+
+
+def test_deconvolve_complex64_and_mixed_dtypes() -> None:
+    w, x, y = _well_posed(np.float32, 1.0)
+    xc = (x + 1j * x[:, ::-1]).astype(np.complex64)
+    yc = conv(xc, w, padding=2)
+    assert yc.dtype == np.complex64
+    result = deconvolve(yc, w, (1, 10, 10), padding=2)
+    assert result.x.dtype == np.complex64
+    assert result.converged
+    assert_allclose(result.x, xc, rtol=0, atol=1e-4)
+    # Mixed: NumPy's promotion of y and weight.
+    assert deconvolve(y.astype(np.float64), w, (1, 10, 10), padding=2).x.dtype == np.float64
+    assert deconvolve(y, w.astype(np.float64), (1, 10, 10), padding=2).x.dtype == np.float64
+    assert deconvolve(y.astype(np.float16), w, (1, 10, 10), padding=2).x.dtype == np.float32
+
+
+# ---------------------------------------------------------------- single-channel shorthand
+
+
+def _eye(n: int) -> np.ndarray:
+    return np.eye(n)
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "kernel", "kwargs"),
+    [
+        ((3, 3), [[1, 2], [3, 4]], {}),
+        ((1, 3, 3), [[1, 2], [3, 4]], {}),
+        ((5,), [1.0, 2.0], {}),
+        ((1, 7), [1.0, -2.0, 0.5], {"stride": 2, "padding": 1}),
+        ((6, 7), np.arange(6.0).reshape(3, 2) - 2, {"stride": (2, 1), "dilation": (1, 2)}),
+        ((6, 7), np.arange(6.0).reshape(2, 3), {"padding": "same"}),
+        ((5, 6), np.arange(9.0).reshape(3, 3), {"padding": 1, "padding_mode": "reflect"}),
+        ((5, 6), np.arange(9.0).reshape(3, 3), {"padding": (2, 1), "padding_mode": "circular"}),
+        ((4, 5, 3), np.arange(8.0).reshape(2, 2, 2), {"padding": 1}),
+        ((3, 3), np.array([[1j, 2], [3, 4]]), {}),
+    ],
+)
+def test_conv_operator_takes_the_single_channel_shorthand(
+    input_shape: tuple[int, ...], kernel: Any, kwargs: dict[str, Any]
+) -> None:
+    """The shorthand of conv_matrix, read the same way: the same matrix, column by column."""
+    op = conv_operator(input_shape, kernel, **kwargs)
+    C = conv_matrix(input_shape, kernel, **kwargs)
+    assert op.shape == C.shape
+    assert op.dtype == C.dtype
+    assert_array_equal(op.matmat(_eye(C.shape[1])), C.toarray())
+    assert_array_equal(op.rmatmat(_eye(C.shape[0])), C.conj().T.toarray())
+    assert_array_equal(op.T.matmat(_eye(C.shape[0])), C.T.toarray())
+    # The same operator as the full layout (1, *spatial) with weight (1, 1, *k).
+    k = np.asarray(kernel)
+    spatial = input_shape[1:] if len(input_shape) == k.ndim + 1 else input_shape
+    full = conv_operator((1, *spatial), k.reshape(1, 1, *k.shape), **kwargs)
+    assert (op.input_shape, op.output_shape) == (full.input_shape, full.output_shape)
+    assert op.input_shape == (1, *spatial)
+    assert op.layer == full.layer
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "kernel", "kwargs"),
+    [
+        ((2, 2), [[0, 1], [2, 3]], {"stride": 2}),
+        ((1, 2, 2), [[0, 1], [2, 3]], {}),
+        ((4,), [1.0, 2.0, 3.0], {"stride": 2, "output_padding": 1}),
+        ((3, 4), np.arange(6.0).reshape(3, 2), {"stride": (2, 3), "padding": 1, "dilation": 2}),
+        ((2, 3, 2), np.arange(8.0).reshape(2, 2, 2), {"stride": 2}),
+    ],
+)
+def test_conv_transpose_operator_takes_the_single_channel_shorthand(
+    input_shape: tuple[int, ...], kernel: Any, kwargs: dict[str, Any]
+) -> None:
+    op = conv_transpose_operator(input_shape, kernel, **kwargs)
+    C = conv_transpose_matrix(input_shape, kernel, **kwargs)
+    assert op.shape == C.shape
+    assert_array_equal(op.matmat(_eye(C.shape[1])), C.toarray())
+    assert_array_equal(op.rmatmat(_eye(C.shape[0])), C.T.toarray())
+    k = np.asarray(kernel)
+    spatial = input_shape[1:] if len(input_shape) == k.ndim + 1 else input_shape
+    assert op.input_shape == (1, *spatial)
+    assert op.T.output_shape == (1, *spatial)
+
+
+#: Shapes and kernels fitting neither convention, or a bad layer in either; whether the
+#: transposed layer refuses them too (a kernel larger than its input is fine there).
+REFUSED: list[tuple[Any, Any, type[Exception], str, bool]] = [
+    ((2, 3, 3), [[1, 2], [3, 4]], ValueError, r"weight must have shape \(C_out, C_in // gr", True),
+    ((1, 1, 5), [1.0, 2.0], ValueError, r"weight must have shape \(C_out, C_in // groups", True),
+    (
+        (3, 3),
+        np.ones((0, 2)),
+        ValueError,
+        r"weight must have no empty axis; got shape \(1, 1, 0",
+        True,
+    ),
+    ((2, 2), [[1, 2, 3], [4, 5, 6]], ValueError, r"kernel_size \(dilated\) must fit in", False),
+    (9, [1.0, 2.0], TypeError, r"input_shape must be a sequence \(C_in, \*spatial\); got 9", True),
+    ("ab", [1.0, 2.0], TypeError, r"input_shape must be a sequence \(C_in, \*spatial\)", True),
+    ((3, 3), [["a", "b"]], TypeError, r"weight must be a real or complex numeric array", True),
+]
+
+
+@pytest.mark.parametrize(("input_shape", "kernel", "error", "match", "transposed_too"), REFUSED)
+def test_shorthand_refusals_are_the_matrix_refusals(
+    input_shape: Any, kernel: Any, error: type[Exception], match: str, transposed_too: bool
+) -> None:
+    with pytest.raises(error, match=match) as ours:
+        conv_operator(input_shape, kernel)
+    with pytest.raises(error) as theirs:
+        conv_matrix(input_shape, kernel)
+    assert str(ours.value) == str(theirs.value)
+    if not transposed_too:
+        op = conv_transpose_operator(input_shape, kernel)
+        assert op.shape == conv_transpose_matrix(input_shape, kernel).shape
+        return
+    with pytest.raises(error, match=match) as ours_t:
+        conv_transpose_operator(input_shape, kernel)
+    with pytest.raises(error) as theirs_t:
+        conv_transpose_matrix(input_shape, kernel)
+    assert str(ours_t.value) == str(theirs_t.value)
