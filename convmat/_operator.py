@@ -433,9 +433,11 @@ def deconvolve(
     zeros in its transfer function) the solution is unique and equals the true
     input of a noise-free ``y``. Otherwise LSMR returns the minimum-norm solution.
 
-    LSMR keeps its norms and scalars in the dtype of its operands; in float32 they
-    overflow for ordinary data and underflow for a small ``y`` (which then reads as
-    zero), hence the float64 iteration on a float64 copy of the weight.
+    SciPy's LSMR computes its norms and recurrences in the dtype of its operands and
+    mixes them with float64 bounds (``1e100``). In float32 that overflows on ordinary
+    data, and a small ``y`` (about ``1e-20``) has a norm that underflows to zero, so
+    ``x = 0`` would come back as the solution; hence the float64 iteration, on a
+    float64 copy of the weight.
 
     References
     ----------

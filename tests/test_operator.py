@@ -326,10 +326,6 @@ def test_deconvolve_complex64_and_mixed_dtypes() -> None:
 # ---------------------------------------------------------------- single-channel shorthand
 
 
-def _eye(n: int) -> np.ndarray:
-    return np.eye(n)
-
-
 @pytest.mark.parametrize(
     ("input_shape", "kernel", "kwargs"),
     [
@@ -353,9 +349,9 @@ def test_conv_operator_takes_the_single_channel_shorthand(
     C = conv_matrix(input_shape, kernel, **kwargs)
     assert op.shape == C.shape
     assert op.dtype == C.dtype
-    assert_array_equal(op.matmat(_eye(C.shape[1])), C.toarray())
-    assert_array_equal(op.rmatmat(_eye(C.shape[0])), C.conj().T.toarray())
-    assert_array_equal(op.T.matmat(_eye(C.shape[0])), C.T.toarray())
+    assert_array_equal(op.matmat(np.eye(C.shape[1])), C.toarray())
+    assert_array_equal(op.rmatmat(np.eye(C.shape[0])), C.conj().T.toarray())
+    assert_array_equal(op.T.matmat(np.eye(C.shape[0])), C.T.toarray())
     # The same operator as the full layout (1, *spatial) with weight (1, 1, *k).
     k = np.asarray(kernel)
     spatial = input_shape[1:] if len(input_shape) == k.ndim + 1 else input_shape
@@ -381,8 +377,8 @@ def test_conv_transpose_operator_takes_the_single_channel_shorthand(
     op = conv_transpose_operator(input_shape, kernel, **kwargs)
     C = conv_transpose_matrix(input_shape, kernel, **kwargs)
     assert op.shape == C.shape
-    assert_array_equal(op.matmat(_eye(C.shape[1])), C.toarray())
-    assert_array_equal(op.rmatmat(_eye(C.shape[0])), C.T.toarray())
+    assert_array_equal(op.matmat(np.eye(C.shape[1])), C.toarray())
+    assert_array_equal(op.rmatmat(np.eye(C.shape[0])), C.T.toarray())
     k = np.asarray(kernel)
     spatial = input_shape[1:] if len(input_shape) == k.ndim + 1 else input_shape
     assert op.input_shape == (1, *spatial)
