@@ -383,7 +383,8 @@ def test_counts() -> None:
     taps = 2 * 8 * 64 * 64 * 16 * 28 * 28  # F(2×2, 3×3): 16 products per 4 outputs
     assert taps < c.gemm_flops < direct_flops
     assert c.gemm_calls > 0 and c.stream_bytes > 0 and c.passes > 0
-    assert c.work_bytes > 8 * 64 * 58 * 58 * 4  # the padded input at least
+    # The transformed kernel at least; blocks, not the whole batch's transformed input.
+    assert 16 * 64 * 64 * 4 < c.work_bytes < 16 * 64 * 8 * 29 * 29 * 4
     back = conv_transpose_layer((64, 56, 56), (64, 64, 3, 3), padding=1)
     assert winograd.counts(back, 8, 4, transposed=True).gemm_flops == c.gemm_flops
 
@@ -400,3 +401,47 @@ def test_blocks_of_samples_and_bands(monkeypatch: pytest.MonkeyPatch, limit: int
     y, w, b = _arrays(rng, back, 2, True, True)
     got = winograd.conv_transpose(y, w, back, b)
     assert _error(got, direct.conv_transpose_engine(y, w, back, b)) <= 1e-12
+
+
+@pytest.mark.parametrize("crop", [1.0, 100.0])
+def test_junk_cropped_or_carried(monkeypatch: pytest.MonkeyPatch, crop: float) -> None:
+    """Dropping the junk positions before the GEMMs, or carrying them through, gives the
+    same numbers (7×7 outputs: F(2, 3) planes of 5×5 positions for 4×4 tiles)."""
+    monkeypatch.setattr(winograd, "CROP_JUNK", crop)
+    rng = np.random.default_rng(8)
+    layer = conv_layer((6, 7, 7), (4, 3, 3, 3), padding=1, groups=2)
+    plan = winograd._plan(((2, 3), (2, 3)), layer.out_spatial)
+    assert winograd._crop(plan) == (crop < 1.5)
+    x, w, b = _arrays(rng, layer, 3, True, False)
+    assert _error(winograd.conv(x, w, layer, b), direct.conv_engine(x, w, layer, b)) <= 1e-12
+    x32, w32, b32 = (a.astype(np.float32) for a in (x, w, b))
+    ref = direct.conv_engine(x, w, layer, b)
+    assert _error(winograd.conv(x32, w32, layer, b32), ref) <= 1e-5
+
+
+def test_block_programs_are_built_once_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block shape's passes are prepared once per thread and reused; at most
+    ``PROGRAMS`` are kept (the least recently used go first); ``clear_scratch`` drops
+    them; the passes of a program are the ones ``counts`` counts."""
+    direct.clear_scratch()
+    monkeypatch.setattr(winograd, "PROGRAMS", 2)
+    rng = np.random.default_rng(9)
+    layers = [conv_layer((3, n, n + 1), (2, 3, 3, 3), padding=1) for n in (5, 6, 7)]
+    for layer in layers:
+        x, w, _ = _arrays(rng, layer, 2, True, False)
+        got = winograd.conv(x, w, layer, None)
+        assert _error(got, direct.conv_engine(x, w, layer, None)) <= 1e-12
+    programs = direct._programs()
+    assert len(programs) == 2
+    shapes = [key[1] for key in programs]
+    assert shapes == [(2, 3, 6, 7), (2, 3, 7, 8)]
+    kept = list(programs.values())
+    x, w, _ = _arrays(rng, layers[2], 2, True, False)
+    winograd.conv(x, w, layers[2], None)
+    assert list(direct._programs().values())[-1] is kept[-1]
+    program = kept[-1]
+    ops_in, ops_out = winograd._ops(((2, 3), (2, 3)), 8)
+    crop = winograd._crop(winograd._plan(((2, 3), (2, 3)), (7, 8)))
+    assert (len(program.transform_in), len(program.transform_out)) == (ops_in + crop, ops_out)
+    direct.clear_scratch()
+    assert not direct._programs()

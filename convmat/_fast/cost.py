@@ -33,8 +33,9 @@ class Counts(NamedTuple):
 
 
 #: GEMM shape classes, by the smaller of the two channel sides ``m``, ``k`` of the
-#: per-group product ``(m × k) @ (k × positions)``: ``"axpy"`` for ``m = k = 1``
-#: (one AXPY per tap, bound by memory), ``"thin"`` up to 16, ``"medium"`` up to 64,
+#: per-group product ``(m × k) @ (k × positions)``: ``"axpy"`` when ``m`` or ``k`` is 1
+#: (an AXPY, a GEMV or an outer product per tap: bound by memory, not by the
+#: arithmetic), ``"thin"`` up to 16, ``"medium"`` up to 64,
 #: ``"wide"`` beyond (OpenBLAS reaches its peak only there).
 GEMM_CLASSES = ("axpy", "thin", "medium", "wide")
 
@@ -42,12 +43,14 @@ GEMM_CLASSES = ("axpy", "thin", "medium", "wide")
 def gemm_class(m: int, k: int) -> str:
     """The shape class (:data:`GEMM_CLASSES`) of a ``(m × k) @ (k × n)`` product, ``n`` long.
 
-    >>> gemm_class(1, 1), gemm_class(8, 3), gemm_class(64, 64), gemm_class(256, 128)
-    ('axpy', 'thin', 'medium', 'wide')
+    >>> gemm_class(1, 1), gemm_class(1, 4), gemm_class(8, 3), gemm_class(64, 64)
+    ('axpy', 'axpy', 'thin', 'medium')
+    >>> gemm_class(256, 128)
+    'wide'
     """
-    if m * k == 1:
-        return "axpy"
     side = min(m, k)
+    if side == 1:
+        return "axpy"
     return "thin" if side <= 16 else "medium" if side <= 64 else "wide"
 
 
@@ -83,40 +86,66 @@ class Rates(NamedTuple):
 # the one-thread ones: they describe this machine as it was, not an ideal one).
 RATES: dict[int, Rates] = {
     1: Rates(
-        gemm={"thin": 37.6, "medium": 50.0, "wide": 77.2, "axpy": 11.8},
-        stream=15.7,
-        call=1.1e-05,
-        fft=0.51,
+        gemm={"thin": 55.5, "medium": 56.7, "wide": 91.4, "axpy": 14.4},
+        stream=20.3,
+        call=6.8e-06,
+        fft=0.26,
         scale={
-            "depthwise": 0.44,
-            "direct": 1.06,
-            "direct/axpy": 1.1,
-            "direct/thin": 2.8,
-            "direct/medium": 1.0,
-            "direct/wide": 1.3,
-            "fft": 0.99,
-            "fft/axpy": 0.8,
-            "fft/thin": 0.8,
-            "fft/medium": 1.5,
-            "fft/wide": 2.0,
-            "gemm": 1.14,
-            "gemm/axpy": 1.1,
-            "gemm/thin": 2.7,
-            "gemm/medium": 1.0,
-            "gemm/wide": 1.2,
+            "depthwise": 0.5,
+            "depthwise/axpy": 0.5,
+            "direct": 1.01,
+            "direct/axpy": 1.18,
+            "direct/medium": 0.87,
+            "direct/thin": 1.29,
+            "direct/wide": 1.01,
+            "fft": 1.1,
+            "fft/axpy": 0.91,
+            "fft/medium": 1.62,
+            "fft/thin": 0.78,
+            "fft/wide": 2.19,
+            "gemm": 1.16,
+            "gemm/axpy": 1.24,
+            "gemm/medium": 1.04,
+            "gemm/thin": 1.16,
+            "gemm/wide": 1.11,
             "subpixel": 0.77,
-            "winograd": 0.83,
-            "winograd/thin": 0.79,
-            "winograd/medium": 0.8,
-            "winograd/wide": 1.16,
+            "winograd": 0.52,
+            "winograd/axpy": 0.38,
+            "winograd/medium": 0.52,
+            "winograd/thin": 0.2,
+            "winograd/wide": 1.06,
         },
     ),
     2: Rates(
-        gemm={"thin": 42.0, "medium": 26.4, "wide": 59.6, "axpy": 16.3},
-        stream=18.8,
+        gemm={"thin": 38.3, "medium": 158.1, "wide": 176.8, "axpy": 28.1},
+        stream=21.2,
         call=6.8e-06,
-        fft=0.30,
-        scale={"depthwise": 0.76, "direct": 2.84, "fft": 2.36, "gemm": 4.37, "winograd": 1.85},
+        fft=0.27,
+        scale={
+            "depthwise": 0.59,
+            "depthwise/axpy": 0.59,
+            "direct": 1.42,
+            "direct/axpy": 1.28,
+            "direct/medium": 1.57,
+            "direct/thin": 0.64,
+            "direct/wide": 1.48,
+            "fft": 1.41,
+            "fft/axpy": 0.97,
+            "fft/medium": 2.07,
+            "fft/thin": 0.73,
+            "fft/wide": 2.97,
+            "gemm": 1.4,
+            "gemm/axpy": 1.33,
+            "gemm/medium": 2.42,
+            "gemm/thin": 0.65,
+            "gemm/wide": 1.27,
+            "subpixel": 0.77,
+            "winograd": 0.71,
+            "winograd/axpy": 0.42,
+            "winograd/medium": 0.78,
+            "winograd/thin": 0.19,
+            "winograd/wide": 1.24,
+        },
     ),
 }
 FFT_FLOAT64 = 1.6

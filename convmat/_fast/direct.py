@@ -69,6 +69,7 @@ class _Scratch(threading.local):
 
     def __init__(self) -> None:
         self.buffers: dict[str, Array] = {}
+        self.programs: dict[Any, Any] = {}  # an engine's prepared passes, with their buffers
 
 
 _SCRATCH = _Scratch()
@@ -119,6 +120,13 @@ def _channels_last(m: int, k: int, row: int, n_taps: int) -> bool:
 def clear_scratch() -> None:
     """Release this thread's work buffers (benchmarks measure a cold call with it)."""
     _SCRATCH.buffers.clear()
+    _SCRATCH.programs.clear()
+
+
+def _programs() -> dict[Any, Any]:
+    """This thread's prepared block programs (:func:`convmat._fast.winograd._program`):
+    passes and buffers built once per block shape, kept like the work buffers."""
+    return _SCRATCH.programs
 
 
 # --------------------------------------------------------------------------- the tap sum

@@ -12,34 +12,47 @@ transformed tap, ``α^d`` of them instead of the ``r^d`` tap products of
 :mod:`convmat._fast.direct` — while the transforms are elementwise passes whose
 cost grows with ``C_in + C_out``, not their product. It wins when the channels
 are many against the transforms' terms: stride-1 ``k = 3`` layers with 64 or
-more channels (measured, float32: layer E 256 channels ~1.0-1.3× torch against
-direct's ~1.3-1.5×; B 64 channels ~1.3-1.6×; G 16 channels 3-d loses to torch
-by 2-3×; float64 beats torch 2-3× on B and G).
+more channels, and the stride-1 parts of polyphase and sub-pixel layers (``k = 2``
+after the split). Measured, float32, one thread (docs/fast.md): layer E (256
+channels) ~0.9-1.1× torch, B (64) ~1.15-1.3×, H through polyphase ~1.1-1.5×; G
+(16 channels, 3-d) loses by 2-3×; float64 beats torch 2-3× on B and G.
 
-The pipeline, per block (a few samples, or a band of tile rows of one sample,
-up to ``CHUNK_BYTES`` of transformed input):
+The pipeline runs block by block — a few samples, or a band of tile rows of one
+sample: about ``CHUNK_BYTES`` of transformed input, so that every pass of a block
+finds its operands in cache, but at least ``GEMM_POSITIONS`` tiles, so that the
+GEMMs pay for packing the transformed kernel (layer B: 16 blocks of half a
+sample; E: 4 samples; H: 10 samples):
 
-1. split the padded input into ``m^d`` stride phases ("phase planes",
+1. copy the block's padded input into ``m^d`` stride phases ("phase planes",
    channel-major and flat, ``np.pad`` first for the non-zero padding modes as
    :func:`convmat._fast.direct.conv_engine`): tile ``t`` reads phase ``i mod m``
    at ``t + ⌊i/m⌋``, so every overlapping tile is a *shifted flat view* — no
    tile gather, no Python loop over tiles;
 2. the input transform ``Bᵀ``, one axis after the other: each transformed
    component is a sum of shifted planes, one NumPy pass per nonzero of ``Bᵀ``
-   over all components of the other axes at once (the matrices are sparse with
-   ±1 entries: F(2, 3)'s ``Bᵀ`` has two per row);
+   and component of the other axes, each operand one contiguous run (NumPy's
+   loops read a strided operand two to three times slower, whatever its inner
+   run; the matrices are sparse with ±1 entries: F(2, 3)'s ``Bᵀ`` has two per row);
 3. the ``α^d · groups`` tap GEMMs, one stacked ``np.matmul``, with the kernel
-   transformed (``G g Gᵀ``, one GEMM with the Kronecker product of the ``G``);
+   transformed once per call (``G g Gᵀ``, one GEMM with the Kronecker product of the
+   ``G``, from the tap-major weight the polyphase split hands over without a copy);
 4. the output transform ``Aᵀ`` (elementwise passes again, no shifts) and one
-   strided copy per output phase into ``(N, C_out, *out)``, adding the bias.
+   strided copy per output phase into ``(N, C_out, *out)``; the bias is added last,
+   in one contiguous pass.
 
 A plane row is ``⌊(α − 1)/m⌋`` positions longer than its tiles (the shifted
-reads run on into it): those junk positions ride along through the GEMMs and are
-cropped by the store (cropping them earlier costs more strided passes than the
-smaller GEMMs save). Work buffers are reused per thread
-(:func:`convmat._fast.direct._scratch`); the peak extra memory is
-``counts(...).work_bytes`` (layer B float32: ~88 MB, the transformed input and
-products of the whole batch; the direct engine's planes are ~7 MB).
+reads run on into it). Those junk positions are dropped before the GEMMs by one
+copy when they would make them more than ``CROP_JUNK`` larger (E: 64 positions a
+sample for 49 tiles; H's 2×2 kernels after the split: 25 for 16), else they ride
+along and the store crops them (B: 29² for 28²).
+
+The passes of a block shape — every NumPy call with its operands as views of the
+block's own buffers — are prepared once per thread and kept (``PROGRAMS`` shapes,
+the most recently used; :func:`convmat._fast.direct.clear_scratch` drops them), so
+a block costs its arithmetic and about a microsecond per call, not the Python that
+lays the passes out. The peak extra memory is ``counts(...).work_bytes``: one
+block's buffers and the transformed kernel (layer B float32: ~8 MB counted, ~14 MB
+measured besides the 6 MB result).
 
 The transform matrices come from exact rational arithmetic
 (:class:`fractions.Fraction`) for any ``m`` and ``r`` from interpolation points
@@ -73,16 +86,17 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from convmat._blas import transpose
 from convmat._fast.cost import Counts
 from convmat._fast.direct import (
     _key,
-    _place,
+    _programs,
     _scratch,
     _view,
     conv_engine,
@@ -122,7 +136,12 @@ TILES: dict[str, dict[int, tuple[int, ...]]] = {
 #: Flops a GEMM does in the time of one elementwise term per plane position (measured
 #: 50-100 on layers B and E, float32 and float64): the exchange rate of :func:`variant`.
 ELEMENT_FLOPS = 64
-CHUNK_BYTES = 32 * 2**20  # transformed input per block (direct.SCRATCH_LIMIT: reused buffers)
+CHUNK_BYTES = 2 * 2**20  # transformed input per block
+GEMM_POSITIONS = 256  # tiles per block at least
+PROGRAMS = 8  # block programs kept per thread (the most recently used)
+#: Junk positions (a plane row's reach past its tiles) are dropped before the GEMMs when
+#: they would make them this much larger (one copy of the transformed input).
+CROP_JUNK = 1.1
 
 
 # --------------------------------------------------------------------------- the transforms
@@ -330,12 +349,13 @@ def _terms(
 def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Counts:
     """The counted work of one call (see :class:`convmat._fast.cost.Counts`).
 
-    GEMM flops: the ``α^d·groups`` tap GEMMs over the tiles (and the phase planes' extra
-    rows) and the kernel transform.
+    GEMM flops: the ``α^d·groups`` tap GEMMs over the tiles (with the junk positions
+    when they are not cropped, :func:`_crop`) and the kernel transform.
     Streamed bytes: the finiteness check, the split into phase planes, the elementwise
-    transforms (each term reads a plane, and writes or updates one) and the final
-    store. ``work_bytes``: the phase planes, the two transform buffers, the products
-    and the transformed kernel of the largest block.
+    transforms (each term reads a block-sized run, and writes or updates one), the
+    crop, the final store and the bias. ``passes``: the NumPy calls of every block's
+    program (:func:`_build`). ``work_bytes``: the largest block's program (planes,
+    transform buffers, products), the transformed kernel.
     """
     tiles = variant(layer, itemsize, transposed=transposed)
     spatial, out, _ = _geometry(layer, transposed)
@@ -347,32 +367,62 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
     groups, item = layer.groups, itemsize
     plan = _plan(tiles, out)
     samples, band = _chunks(plan, c_in, n_batch, item)
-    blocks = -(-n_batch // samples) * -(-plan.grid[0] // band)
-    rows = n_batch * math.prod(plan.rows) * (1 + plan.reach[0] * blocks / max(plan.grid[0], 1))
-    grid = rows  # the tap GEMMs and the output transform run over the planes' rows
+    per_sample = -(-plan.grid[0] // band)
+    blocks = -(-n_batch // samples) * per_sample
+    # Planes rows computed: each band of a sample recomputes the reach rows below it.
+    rows = n_batch * math.prod(plan.rows) * (1 + plan.reach[0] * (per_sample - 1) / plan.rows[0])
+    crop = _crop(plan)
+    kept = n_batch * math.prod(plan.grid) if crop else rows
     alpha_all, phases = math.prod(plan.alpha), math.prod(m for m, _ in tiles)
     taps = math.prod(layer.kernel_size)
-    flops = 2.0 * alpha_all * (c_out // groups) * c_in * grid
+    flops = 2.0 * alpha_all * (c_out // groups) * c_in * kept
     flops += 2.0 * alpha_all * taps * c_out * (c_in // groups)
-    terms_in, terms_out, passes_in, passes_out = _terms(tiles, item)
+    terms_in, terms_out, _, _ = _terms(tiles, item)
     x_bytes = n_batch * c_in * math.prod(spatial) * item
     y_bytes = n_batch * c_out * math.prod(out) * item
-    stream = x_bytes + (x_bytes + phases * c_in * rows * item)
-    stream += 2 * item * (terms_in * c_in * rows + terms_out * c_out * grid)
-    stream += phases * c_out * grid * item + y_bytes
-    # One block: its planes, two transform buffers, the products; and the kernel.
+    stream = 2 * x_bytes + phases * c_in * rows * item
+    stream += 2 * item * (terms_in * c_in * rows + terms_out * c_out * kept)
+    stream += 2 * alpha_all * c_in * kept * item if crop else 0
+    stream += phases * c_out * kept * item + 3 * y_bytes
+    ops_in, ops_out = _ops(tiles, item)
+    # The largest block's program: planes, two transform buffers, a spare, the products
+    # (and the cropped input); and the transformed kernel.
     block_rows = samples * math.prod(plan.rows[1:]) * (min(band, plan.grid[0]) + plan.reach[0])
-    block_grid = block_rows
-    work = phases * c_in * block_rows + alpha_all * c_out * block_grid
-    work += 2 * alpha_all * max(c_in * block_rows, c_out * block_grid)
+    block_kept = block_rows * (math.prod(plan.grid) / math.prod(plan.rows) if crop else 1)
+    largest = alpha_all * max(c_in * block_rows, c_out * block_kept)
+    work = phases * c_in * block_rows + 3 * largest + alpha_all * c_out * block_kept
+    work += alpha_all * c_in * block_kept if crop else 0
     work = (work + alpha_all * c_out * (c_in // groups)) * item
     return Counts(
         gemm_flops=flops,
         gemm_calls=blocks * alpha_all * groups + 1,
         stream_bytes=float(stream),
-        passes=1 + blocks * (2 * phases + passes_in + passes_out),
+        passes=3 + blocks * (2 * phases + ops_in + ops_out + crop),
         work_bytes=int(work),
     )
+
+
+def _row_ops(coefficients: Sequence[Any]) -> int:
+    """How many NumPy calls :func:`_combine` makes for a row with these coefficients."""
+    rest = sorted(coefficients, key=lambda c: c != 1)
+    first = 2 if rest[0] == 1 and len(rest) > 1 and rest[1] in (1, -1) else 1
+    return 1 + sum(1 if c in (1, -1) else 2 for c in rest[first:])
+
+
+def _ops(tiles: Sequence[tuple[int, int]], itemsize: int) -> tuple[int, int]:
+    """How many NumPy calls the input and the output transform of one block make:
+    per axis, one per term of each row of the matrix (a coefficient other than ±1
+    two) times the components of the other axes (:func:`_transform`)."""
+    dtype = np.float32 if itemsize <= 4 else np.float64
+    counts_ = [0, 0]
+    for which, sizes in ((0, [m for m, _ in tiles]), (1, [m + r - 1 for m, r in tiles])):
+        for axis, (m, r) in enumerate(tiles):
+            matrix = transforms(m, r, dtype)[2 if which == 0 else 0]
+            calls = sum(_row_ops([c for c, _ in row]) for row in _nonzeros(matrix))
+            other = math.prod(sizes) // sizes[axis]
+            counts_[which] += other * calls
+            sizes[axis] = matrix.shape[0]
+    return counts_[0], counts_[1]
 
 
 # --------------------------------------------------------------------------- the engine
@@ -387,30 +437,44 @@ def _kernel(w: Array, tiles: Sequence[tuple[int, int]], groups: int, dtype: Any)
     for m, r in tiles:
         kron = np.kron(kron, transforms(m, r, wide)[1])
     c_out, per_in = w.shape[:2]
-    taps = np.ascontiguousarray(w.reshape(c_out * per_in, -1).T)  # (r^d, C_out·C_in/G)
-    u: Array = np.matmul(kron, taps).astype(dtype)
+    n_taps = math.prod(w.shape[2:])
+    # (r^d, C_out·C_in/G): free when w is a view of tap-major memory (the polyphase
+    # weight), else one BLAS transpose.
+    taps = np.moveaxis(w, tuple(range(2, w.ndim)), tuple(range(w.ndim - 2)))
+    if taps.flags.c_contiguous:
+        taps = taps.reshape(n_taps, c_out * per_in)
+    else:
+        taps = np.empty((n_taps, c_out * per_in), dtype=w.dtype)
+        transpose(np.ascontiguousarray(w).reshape(c_out * per_in, n_taps), taps)
+    u = _scratch("winograd_kernel", (kron.shape[0], taps.shape[1]), dtype)
+    np.matmul(kron.astype(dtype), taps.astype(dtype, copy=False), out=u)
     return u.reshape(kron.shape[0] * groups, c_out // groups, per_in)
 
 
-def _combine(out: Array, terms: Sequence[tuple[Any, Array]], spare: Array) -> None:
-    """``out = Σ coefficient · array`` with one NumPy pass per term (±1 need no multiply)."""
+Op = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+def _combine(out: Array, terms: Sequence[tuple[Any, Array]], spare: Array) -> list[Op]:
+    """The passes computing ``out = Σ coefficient · array``: one NumPy call per term
+    (±1 need no multiply), each ``(function, arguments)``, the output positional."""
     terms = sorted(terms, key=lambda term: term[0] != 1)  # a +1 term first, when there is one
     (c0, a0), rest = terms[0], terms[1:]
+    ops: list[Op] = []
     if c0 == 1 and rest and rest[0][0] in (1, -1):
         (c1, a1), rest = rest[0], rest[1:]
-        (np.add if c1 == 1 else np.subtract)(a0, a1, out=out)
+        ops.append((np.add if c1 == 1 else np.subtract, (a0, a1, out)))
     elif c0 == 1:
-        np.copyto(out, a0)
+        ops.append((np.copyto, (out, a0)))
     else:
-        np.multiply(a0, c0, out=out)
+        ops.append((np.multiply, (a0, c0, out)))
     for c, a in rest:
         if c == 1:
-            out += a
+            ops.append((np.add, (out, a, out)))
         elif c == -1:
-            out -= a
+            ops.append((np.subtract, (out, a, out)))
         else:
-            np.multiply(a, c, out=spare)
-            out += spare
+            ops += [(np.multiply, (a, c, spare)), (np.add, (out, spare, out))]
+    return ops
 
 
 def _transform(
@@ -420,22 +484,25 @@ def _transform(
     shifts: Sequence[Sequence[int]] | None,
     length: int,
     tails: Sequence[int],
-    names: tuple[str, str],
-) -> Array:
-    """Apply ``matrices[a]`` along axis ``a`` of the components of ``source``.
+    buffers: tuple[Array, Array, Array],
+) -> tuple[list[Op], Array]:
+    """The passes applying ``matrices[a]`` along axis ``a`` of the components of
+    ``source``, and the array they leave the result in.
 
     ``source`` is ``(∏ sizes, length + tails[0])``: one flat plane per combination of
     per-axis indices. Along axis ``a``, output component ``j`` is
     ``Σ_i M[j, i] · (component i % s, read shifts[a][i] positions further)`` where ``s``
     is that axis' input count — the phase planes of the input transform read
     ``(i mod m, ⌊i / m⌋ tiles on)``; the output transform has no shifts and ``s = α``.
-    Each output component is one elementwise pass per nonzero of ``M`` (over all
-    components of the other axes at once); the last axis writes
-    ``(∏ rows of M, length + tails[-1])``. (Cropping the planes' junk rows in the last
-    pass would shrink the tap GEMMs, but strided passes cost more than that saves.)
+    One pass per nonzero of ``M`` and combination of the other axes' components, so
+    every operand is one contiguous run (NumPy's loops read strided operands several
+    times slower); the axes alternate between ``buffers[0]`` and ``buffers[1]``
+    (``buffers[2]`` is the spare of a coefficient other than ±1). The last axis
+    leaves ``(∏ rows of M, length + tails[-1])``.
     """
     dims = list(sizes)
     current = source
+    ops: list[Op] = []
     for axis, matrix in enumerate(matrices):
         rows = _nonzeros(matrix)
         count = dims[axis]
@@ -443,57 +510,175 @@ def _transform(
         span = length + tails[axis + 1]
         dims[axis] = len(rows)
         src = _view(current, (before, count, after, current.shape[-1]))
-        target = _scratch(names[axis % 2], (math.prod(dims), span), src.dtype)
+        target = _view(buffers[axis % 2][: math.prod(dims) * span], (math.prod(dims), span))
         dst = _view(target, (before, len(rows), after, span))
-        spare = _scratch("winograd_spare", dst[:, 0].shape, src.dtype)
-        for j, row in enumerate(rows):
-            terms = []
-            for c, i in row:
-                shift = 0 if shifts is None else shifts[axis][i]
-                terms.append((c, src[:, i % count, :, shift : shift + span]))
-            _combine(dst[:, j], terms, spare)
+        spare = buffers[2][:span]
+        for b, f in itertools.product(range(before), range(after)):
+            for j, row in enumerate(rows):
+                terms = []
+                for c, i in row:
+                    shift = 0 if shifts is None else shifts[axis][i]
+                    terms.append((c, src[b, i % count, f, shift : shift + span]))
+                ops += _combine(dst[b, j, f], terms, spare)
         current = target
-    return current
+    return ops, current
 
 
-def _split(
-    planes: Array, x: Array, pads: Sequence[tuple[int, int]], plan: _Plan, length: int
-) -> None:
-    """Fill ``planes (∏m, length + tail)`` with the phases of the padded chunk ``x (n, C, *)``.
+class _Program(NamedTuple):
+    """Everything one block shape runs, built once (per thread) and reused by every
+    block of that shape: its own buffers, views into them, and the passes between."""
+
+    boxes: list[tuple[Array, tuple[slice, ...]]]  # per phase: data box in the planes, x index
+    transform_in: list[Op]  # input transform (and the junk crop)
+    v: Array  # the GEMM operand (α^d·G, C_in/G, positions)
+    products: Array  # (α^d·G, C_out/G, positions)
+    transform_out: list[Op]
+    stores: list[tuple[Array, tuple[slice, ...]]]  # per output phase: result view, y index
+
+
+def _program(
+    shape: tuple[int, ...],
+    pads: tuple[tuple[int, int], ...],
+    tiles: tuple[tuple[int, int], ...],
+    groups: int,
+    c_out: int,
+    out: tuple[int, ...],
+    dtype: np.dtype[Any],
+) -> _Program:
+    """The :class:`_Program` of a block ``x (n, C_in, *)`` → ``y (n, C_out, *out)``."""
+    key = ("winograd", shape, pads, tiles, groups, c_out, out, dtype.str)
+    programs = _programs()
+    found = programs.pop(key, None)
+    if found is None:
+        found = _build(shape, pads, tiles, groups, c_out, out, dtype)
+        while len(programs) >= PROGRAMS:
+            programs.pop(next(iter(programs)))
+    programs[key] = found  # the most recently used last
+    program: _Program = found
+    return program
+
+
+def _build(
+    shape: tuple[int, ...],
+    pads: tuple[tuple[int, int], ...],
+    tiles: tuple[tuple[int, int], ...],
+    groups: int,
+    c_out: int,
+    out: tuple[int, ...],
+    dtype: np.dtype[Any],
+) -> _Program:
+    nc, c_in = shape[:2]
+    per_in, per_out = c_in // groups, c_out // groups
+    plan = _plan(tiles, out)
+    steps = [m for m, _ in tiles]
+    alpha_all = math.prod(plan.alpha)
+    length = c_in * nc * math.prod(plan.rows)
+    # Reads past a plane's end stay within the tail: Σ reach·pitch after each axis.
+    reach = [q * pitch for q, pitch in zip(plan.reach, plan.pitch, strict=True)]
+    tails = [sum(reach[a:]) for a in range(len(tiles) + 1)]
+    planes = np.zeros((math.prod(steps), length + tails[0]), dtype=dtype)
+    boxes = _boxes(planes, shape, pads, plan, length)
+    kept = plan.grid if _crop(plan) else plan.rows
+    positions = nc * math.prod(kept)
+    largest = max(alpha_all * (length + tails[0]), alpha_all * c_out * positions)
+    spare = max(length + tails[0], c_out * positions)
+    buffers = (np.empty(largest, dtype), np.empty(largest, dtype), np.empty(spare, dtype))
+    shifts = [[(i // m) * pitch for i in range(a)] for m, a, pitch in
+              zip(steps, plan.alpha, plan.pitch, strict=True)]  # fmt: skip
+    b_t = [transforms(m, r, dtype)[2] for m, r in tiles]
+    transform_in, v = _transform(planes, b_t, steps, shifts, length, tails, buffers)
+    if kept != plan.rows:  # drop the junk positions before the GEMMs: one copy
+        computed = _view(v[:, :length], (alpha_all, c_in * nc, *plan.rows))
+        dense = np.empty((alpha_all, c_in * nc, *kept), dtype)
+        transform_in.append((np.copyto, (dense, computed[_key(slice(None), slice(None),
+                                                               *map(slice, kept))])))  # fmt: skip
+        v = dense
+    v = _view(v, (alpha_all * groups, per_in, positions))
+    products = np.empty((alpha_all * groups, per_out, positions), dtype)
+    a_t = [transforms(m, r, dtype)[0] for m, r in tiles]
+    transform_out, result = _transform(
+        _view(products, (alpha_all, c_out * positions)),
+        a_t,
+        plan.alpha,
+        None,
+        c_out * positions,
+        [0] * (len(tiles) + 1),
+        buffers,
+    )
+    # Output phase q holds y[m·t + q] at tile t: one strided copy per phase.
+    stores = []
+    for block, phase in enumerate(itertools.product(*(range(m) for m in steps))):
+        counts_ = [-(-(o - q) // m) for o, q, m in zip(out, phase, steps, strict=True)]
+        if min(counts_) <= 0:
+            continue
+        grid = _view(result[block], (c_out, nc, *kept))
+        src = grid[_key(slice(None), slice(None), *(slice(0, c) for c in counts_))]
+        every = tuple(slice(q, None, m) for q, m in zip(phase, steps, strict=True))
+        stores.append((src.transpose(1, 0, *range(2, src.ndim)), every))
+    return _Program(boxes, transform_in, v, products, transform_out, stores)
+
+
+def _boxes(
+    planes: Array, shape: tuple[int, ...], pads: Sequence[tuple[int, int]], plan: _Plan,
+    length: int,
+) -> list[tuple[Array, tuple[slice, ...]]]:  # fmt: skip
+    """Per phase of ``planes (∏m, length + tail)`` (zeros), the box its data fills and
+    the index of the padded chunk ``x (n, C, *)`` it copies (as ``(C, n, *)``).
 
     Phase ``p`` holds padded position ``m·r + p`` at plane position ``r`` along each
-    axis (channel-major: ``(C, n, *rows)`` flat), zeros outside the data; the tail is zero.
+    axis (channel-major: ``(C, n, *rows)`` flat); the zeros around never change.
     """
-    n, channels = x.shape[:2]
-    planes[:, length:] = 0
+    n, channels = shape[:2]
     steps = [m for m, _ in plan.tiles]
+    boxes = []
     for block, phase in enumerate(itertools.product(*(range(m) for m in steps))):
         dest = _view(planes[block, :length], (channels, n, *plan.rows))
         dst, src = [], []
-        for p, m, (lo, _), size, rows in zip(
-            phase, steps, pads, x.shape[2:], plan.rows, strict=True
-        ):
+        for p, m, (lo, _), size, rows in zip(phase, steps, pads, shape[2:], plan.rows, strict=True):
             first = min(max(-((p - lo) // m), 0), rows)  # ⌈(lo − p) / m⌉, clipped
             stop = min(max(-((p - lo - size) // m), first), rows)
             dst.append(slice(first, stop))
             start = m * first + p - lo
             src.append(slice(start, start + m * (stop - first), m))
-        if any(d.stop <= d.start for d in dst):
-            dest[...] = 0
-            continue
-        source = x[_key(slice(None), slice(None), *src)]
-        _place(dest, source.transpose(1, 0, *range(2, x.ndim)), dst)
+        if all(d.stop > d.start for d in dst):
+            boxes.append((dest[_key(slice(None), slice(None), *dst)], tuple(src)))
+    return boxes
+
+
+def _run(program: _Program, x: Array, u: Array, y: Array) -> None:
+    """One block: ``y (n, C_out, *out)`` = the correlation of the chunk ``x`` by the
+    transformed kernel ``u``."""
+    for box, index in program.boxes:
+        np.copyto(box, x[_key(slice(None), slice(None), *index)].transpose(1, 0, *range(2, x.ndim)))
+    for function, arguments in program.transform_in:
+        function(*arguments)
+    np.matmul(u, program.v, out=program.products)
+    for function, arguments in program.transform_out:
+        function(*arguments)
+    for source, every in program.stores:
+        np.copyto(y[_key(slice(None), slice(None), *every)], source)
+
+
+def _crop(plan: _Plan) -> bool:
+    """Whether the junk positions are dropped before the GEMMs (one copy of the
+    transformed input) rather than carried through them and the output transform."""
+    return math.prod(plan.rows) > CROP_JUNK * math.prod(plan.grid)
 
 
 def _chunks(plan: _Plan, c_in: int, n_batch: int, item: int) -> tuple[int, int]:
     """``(samples, tile rows)`` per block: the transformed input of a block stays near
-    ``CHUNK_BYTES`` (whole samples when one fits, else bands of the first axis' tiles)."""
+    ``CHUNK_BYTES`` (in cache from one pass to the next), but its GEMMs get at least
+    ``GEMM_POSITIONS`` tiles (BLAS packs the transformed kernel once per GEMM: fewer
+    tiles leave it unpaid). Whole samples when one fits, else bands of the first
+    axis' tiles."""
     alpha_all = math.prod(plan.alpha)
-    per_sample = alpha_all * c_in * math.prod(plan.rows) * item
-    if per_sample <= CHUNK_BYTES:
-        return max(1, min(n_batch, CHUNK_BYTES // per_sample)), plan.grid[0]
-    per_row = alpha_all * c_in * math.prod(plan.rows[1:]) * item
-    return 1, max(1, CHUNK_BYTES // per_row - plan.reach[0])
+    per_position = alpha_all * c_in * item
+    positions = max(CHUNK_BYTES // per_position, GEMM_POSITIONS)
+    per_sample = math.prod(plan.rows)
+    if per_sample <= positions:
+        return max(1, min(n_batch, positions // per_sample)), plan.grid[0]
+    per_row = math.prod(plan.rows[1:])
+    return 1, max(1, positions // per_row - plan.reach[0])
 
 
 def _winograd(
@@ -520,8 +705,8 @@ def _winograd(
     plan = _plan(tiles, out)
     samples, band = _chunks(plan, c_in, n_batch, dtype.itemsize)
     u = _kernel(w, tiles, groups, dtype)
-    bias_view = None if bias is None else bias.reshape(1, -1, *(1,) * len(tiles))
     (m, r), (lo, _), size = tiles[0], pads[0], x.shape[2]
+    later = tuple((before, after) for before, after in pads[1:])  # the other axes' pads
     for start in range(0, n_batch, samples):
         for t0 in range(0, plan.grid[0], band):
             t1 = min(t0 + band, plan.grid[0])
@@ -529,82 +714,15 @@ def _winograd(
             first, stop = m * t0 - lo, m * t1 + r - 1 - lo
             a, b = min(max(first, 0), size), min(max(stop, 0), size)
             o0, o1 = m * t0, min(m * t1, out[0])
-            _block(
-                x[start : start + samples, :, a : max(a, b)],
-                u,
-                [(a - first, 0), *pads[1:]],
-                tiles,
-                groups,
-                y[start : start + samples, :, o0:o1],
-                bias_view,
+            chunk = x[start : start + samples, :, a : max(a, b)]
+            target = y[start : start + samples, :, o0:o1]
+            program = _program(
+                chunk.shape, ((a - first, 0), *later), tiles, groups, c_out, target.shape[2:], dtype
             )
+            _run(program, chunk, u, target)
+    if bias is not None:  # one contiguous pass (the stores above are strided)
+        y += bias.reshape(1, -1, *(1,) * len(tiles))
     return y
-
-
-def _block(
-    x: Array,
-    u: Array,
-    pads: Sequence[tuple[int, int]],
-    tiles: tuple[tuple[int, int], ...],
-    groups: int,
-    y: Array,
-    bias: Array | None,
-) -> None:
-    """``y (n, C_out, *out)`` = the correlation of ``x`` (padded by ``pads``) by the
-    transformed kernel ``u``: split into phase planes, input transform (elementwise
-    passes), the stacked tap GEMMs, output transform, store phase by phase."""
-    nc, c_in = x.shape[:2]
-    c_out, out = y.shape[1], y.shape[2:]
-    per_in, per_out = c_in // groups, c_out // groups
-    dtype = x.dtype
-    plan = _plan(tiles, out)
-    steps = [m for m, _ in tiles]
-    b_t = [transforms(m, r, dtype)[2] for m, r in tiles]
-    a_t = [transforms(m, r, dtype)[0] for m, r in tiles]
-    shifts = [[(i // m) * pitch for i in range(a)] for m, a, pitch in
-              zip(steps, plan.alpha, plan.pitch, strict=True)]  # fmt: skip
-    alpha_all = math.prod(plan.alpha)
-    length = c_in * nc * math.prod(plan.rows)
-    positions = nc * math.prod(plan.rows)  # the extra rows are junk, cropped by the store
-    # Reads past a plane's end stay within the tail: Σ reach·pitch after each axis.
-    reach = [q * pitch for q, pitch in zip(plan.reach, plan.pitch, strict=True)]
-    tails = [sum(reach[a:]) for a in range(len(tiles) + 1)]
-    planes = _scratch("winograd_planes", (math.prod(steps), length + tails[0]), dtype)
-    _split(planes, x, pads, plan, length)
-    v = _transform(
-        planes,
-        b_t,
-        steps,
-        shifts,
-        length,
-        tails,
-        ("winograd_a", "winograd_b"),
-    )
-    products = _scratch("winograd_products", (alpha_all * groups, per_out, positions), dtype)
-    np.matmul(u, _view(v, (alpha_all * groups, per_in, positions)), out=products)
-    result = _transform(
-        _view(products, (alpha_all, c_out * positions)),
-        a_t,
-        plan.alpha,
-        None,
-        c_out * positions,
-        [0] * (len(tiles) + 1),
-        ("winograd_b", "winograd_a"),
-    )
-    # Output phase q holds y[m·t + q] at tile t: one strided copy per phase.
-    for block, phase in enumerate(itertools.product(*(range(m) for m in steps))):
-        counts_ = [-(-(o - q) // m) for o, q, m in zip(out, phase, steps, strict=True)]
-        if min(counts_) <= 0:
-            continue
-        grid = _view(result[block], (c_out, nc, *plan.rows))
-        src = grid[_key(slice(None), slice(None), *(slice(0, c) for c in counts_))]
-        src = src.transpose(1, 0, *range(2, src.ndim))
-        every = (slice(q, None, m) for q, m in zip(phase, steps, strict=True))
-        dst = y[_key(slice(None), slice(None), *every)]
-        if bias is None:
-            np.copyto(dst, src)
-        else:
-            np.add(src, bias, out=dst)
 
 
 def _finite(*arrays: Array) -> bool:
