@@ -670,15 +670,24 @@ def _chunks(plan: _Plan, c_in: int, n_batch: int, item: int) -> tuple[int, int]:
     ``CHUNK_BYTES`` (in cache from one pass to the next), but its GEMMs get at least
     ``GEMM_POSITIONS`` tiles (BLAS packs the transformed kernel once per GEMM: fewer
     tiles leave it unpaid). Whole samples when one fits, else bands of the first
-    axis' tiles."""
+    axis' tiles, the blocks balanced (one block shape, one prepared program, serves
+    them all but the edges).
+
+    >>> _chunks(_plan(((2, 3), (2, 3)), (56, 56)), 64, 8, 4)  # layer B: half samples
+    (1, 14)
+    >>> _chunks(_plan(((2, 2), (2, 2)), (8, 8)), 1024, 16, 4)  # H's 2×2 part: 8 samples
+    (8, 4)
+    """
     alpha_all = math.prod(plan.alpha)
     per_position = alpha_all * c_in * item
     positions = max(CHUNK_BYTES // per_position, GEMM_POSITIONS)
     per_sample = math.prod(plan.rows)
     if per_sample <= positions:
-        return max(1, min(n_batch, positions // per_sample)), plan.grid[0]
+        samples = max(1, min(n_batch, positions // per_sample))
+        return -(-n_batch // -(-n_batch // samples)), plan.grid[0]
     per_row = math.prod(plan.rows[1:])
-    return 1, max(1, positions // per_row - plan.reach[0])
+    band = max(1, positions // per_row - plan.reach[0])
+    return 1, -(-plan.grid[0] // -(-plan.grid[0] // band))
 
 
 def _winograd(
