@@ -20,8 +20,8 @@ channels) ~0.9-1.1× torch, B (64) ~1.15-1.3×, H through polyphase ~1.1-1.5×; 
 The pipeline runs block by block — a few samples, or a band of tile rows of one
 sample: about ``CHUNK_BYTES`` of transformed input, so that every pass of a block
 finds its operands in cache, but at least ``GEMM_POSITIONS`` tiles, so that the
-GEMMs pay for packing the transformed kernel (layer B: 16 blocks of half a
-sample; E: 4 samples; H: 10 samples):
+GEMMs pay for packing the transformed kernel (layer B: a sample a block, measured
+1.2× faster than half samples; E: the batch of 8; H's 2×2 parts: the batch of 16):
 
 1. copy the block's padded input into ``m^d`` stride phases ("phase planes",
    channel-major and flat, ``np.pad`` first for the non-zero padding modes as
@@ -137,7 +137,7 @@ TILES: dict[str, dict[int, tuple[int, ...]]] = {
 #: 50-100 on layers B and E, float32 and float64): the exchange rate of :func:`variant`.
 ELEMENT_FLOPS = 64
 CHUNK_BYTES = 2 * 2**20  # transformed input per block
-GEMM_POSITIONS = 256  # tiles per block at least
+GEMM_POSITIONS = 1024  # tiles per block at least
 PROGRAMS = 8  # block programs kept per thread (the most recently used)
 #: Junk positions (a plane row's reach past its tiles) are dropped before the GEMMs when
 #: they would make them this much larger (one copy of the transformed input).
@@ -673,10 +673,10 @@ def _chunks(plan: _Plan, c_in: int, n_batch: int, item: int) -> tuple[int, int]:
     axis' tiles, the blocks balanced (one block shape, one prepared program, serves
     them all but the edges).
 
-    >>> _chunks(_plan(((2, 3), (2, 3)), (56, 56)), 64, 8, 4)  # layer B: half samples
-    (1, 14)
-    >>> _chunks(_plan(((2, 2), (2, 2)), (8, 8)), 1024, 16, 4)  # H's 2×2 part: 8 samples
-    (8, 4)
+    >>> _chunks(_plan(((2, 3), (2, 3)), (56, 56)), 64, 8, 4)  # layer B: one sample
+    (1, 28)
+    >>> _chunks(_plan(((2, 3), (2, 3), (2, 3)), (32, 32, 32)), 16, 2, 4)  # G: bands
+    (1, 2)
     """
     alpha_all = math.prod(plan.alpha)
     per_position = alpha_all * c_in * item
