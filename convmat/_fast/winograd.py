@@ -536,21 +536,26 @@ class _Program(NamedTuple):
     stores: list[tuple[Array, tuple[slice, ...]]]  # per output phase: result view, y index
 
 
-def _program(
-    shape: tuple[int, ...],
-    pads: tuple[tuple[int, int], ...],
-    tiles: tuple[tuple[int, int], ...],
-    groups: int,
-    c_out: int,
-    out: tuple[int, ...],
-    dtype: np.dtype[Any],
-) -> _Program:
-    """The :class:`_Program` of a block ``x (n, C_in, *)`` → ``y (n, C_out, *out)``."""
-    key = ("winograd", shape, pads, tiles, groups, c_out, out, dtype.str)
+class _Shape(NamedTuple):
+    """What a block's program depends on: the chunk ``x (n, C_in, *)`` and its zero
+    padding, the tiles, the groups and the output ``(n, C_out, *out)``."""
+
+    shape: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+    tiles: tuple[tuple[int, int], ...]
+    groups: int
+    c_out: int
+    out: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+
+def _program(shape: _Shape) -> _Program:
+    """The :class:`_Program` of a block shape, built the first time this thread meets it."""
+    key = ("winograd", *shape)
     programs = _programs()
     found = programs.pop(key, None)
     if found is None:
-        found = _build(shape, pads, tiles, groups, c_out, out, dtype)
+        found = _build(shape)
         while len(programs) >= PROGRAMS:
             programs.pop(next(iter(programs)))
     programs[key] = found  # the most recently used last
@@ -558,15 +563,8 @@ def _program(
     return program
 
 
-def _build(
-    shape: tuple[int, ...],
-    pads: tuple[tuple[int, int], ...],
-    tiles: tuple[tuple[int, int], ...],
-    groups: int,
-    c_out: int,
-    out: tuple[int, ...],
-    dtype: np.dtype[Any],
-) -> _Program:
+def _build(key: _Shape) -> _Program:
+    shape, pads, tiles, groups, c_out, out, dtype = key
     nc, c_in = shape[:2]
     per_in, per_out = c_in // groups, c_out // groups
     plan = _plan(tiles, out)
@@ -725,9 +723,9 @@ def _winograd(
             o0, o1 = m * t0, min(m * t1, out[0])
             chunk = x[start : start + samples, :, a : max(a, b)]
             target = y[start : start + samples, :, o0:o1]
-            program = _program(
-                chunk.shape, ((a - first, 0), *later), tiles, groups, c_out, target.shape[2:], dtype
-            )
+            shape = _Shape(chunk.shape, ((a - first, 0), *later), tiles, groups, c_out,
+                           target.shape[2:], dtype)  # fmt: skip
+            program = _program(shape)
             _run(program, chunk, u, target)
     if bias is not None:  # one contiguous pass (the stores above are strided)
         y += bias.reshape(1, -1, *(1,) * len(tiles))
