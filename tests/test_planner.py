@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
@@ -96,7 +96,10 @@ def test_every_method_matches_torch_in_float32(
             return
         kw = geometry(layer, "padding_mode")
         y = conv(x, w, **kw)
-        lay = conv_transpose_layer(y.shape[1:], w.shape, **kw)
+        try:
+            lay = conv_transpose_layer(y.shape[1:], w.shape, **kw)
+        except ValueError:  # this padding leaves the transposed layer no output on y
+            assume(False)
         bt = rng.standard_normal(w.shape[1] * layer["groups"]).astype(np.float32)
         want = torch_conv_transpose(y, w, bt, **kw)
         for method in PLANNED_T:
