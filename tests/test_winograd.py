@@ -440,7 +440,7 @@ def test_block_programs_are_built_once_and_bounded(monkeypatch: pytest.MonkeyPat
     winograd.conv(x, w, layers[2], None)
     assert list(direct._programs().values())[-1] is kept[-1]
     program = kept[-1]
-    ops_in, ops_out = winograd._ops(((2, 3), (2, 3)), 8)
+    _, _, ops_in, ops_out = winograd._terms(((2, 3), (2, 3)), 8)
     crop = winograd._crop(winograd._plan(((2, 3), (2, 3)), (7, 8)))
     assert (len(program.transform_in), len(program.transform_out)) == (ops_in + crop, ops_out)
     direct.clear_scratch()

@@ -325,25 +325,28 @@ def _nonzeros(matrix: Array) -> list[list[tuple[Any, int]]]:
 def _terms(
     tiles: Sequence[tuple[int, int]], itemsize: int, *, weighted: bool = False
 ) -> tuple[int, int, int, int]:
-    """``(component terms in, out, passes in, out)`` of the elementwise transforms: the
-    terms count one plane-sized read per nonzero of a matrix and component of the other
-    axes (``weighted``: twice for a coefficient other than ±1, a multiply and an add),
-    the passes one NumPy call per nonzero."""
+    """``(component terms in, out, NumPy calls in, out)`` of one block's elementwise
+    transforms: the terms count one plane-sized read per nonzero of a matrix and
+    component of the other axes (``weighted``: twice for a coefficient other than ±1, a
+    multiply and an add); the calls are the passes :func:`_transform` prepares, those
+    of :func:`_combine` for each row and component of the other axes."""
     dtype = np.float32 if itemsize <= 4 else np.float64
-    terms_in = terms_out = passes_in = passes_out = 0
-    sizes_in = [m for m, _ in tiles]
-    sizes_out = [m + r - 1 for m, r in tiles]
-    for axis, (m, r) in enumerate(tiles):
-        at, _, bt = transforms(m, r, dtype)
-        nnz_in, nnz_out = int(np.count_nonzero(bt)), int(np.count_nonzero(at))
-        if weighted:
-            nnz_in += int(np.count_nonzero((bt != 0) & (np.abs(bt) != 1)))
-            nnz_out += int(np.count_nonzero((at != 0) & (np.abs(at) != 1)))
-        terms_in += math.prod(sizes_in) // sizes_in[axis] * nnz_in
-        terms_out += math.prod(sizes_out) // sizes_out[axis] * nnz_out
-        passes_in, passes_out = passes_in + nnz_in, passes_out + nnz_out
-        sizes_in[axis], sizes_out[axis] = m + r - 1, m
-    return terms_in, terms_out, passes_in, passes_out
+    found = [0, 0, 0, 0]
+    nothing = np.empty(0, dtype)
+    for which, sizes in ((0, [m for m, _ in tiles]), (1, [m + r - 1 for m, r in tiles])):
+        for axis, (m, r) in enumerate(tiles):
+            matrix = transforms(m, r, dtype)[2 if which == 0 else 0]
+            rows = _nonzeros(matrix)
+            nnz = sum(len(row) for row in rows)
+            if weighted:
+                nnz += sum(1 for row in rows for c, _ in row if abs(c) != 1)
+            calls = sum(len(_combine(nothing, [(c, nothing) for c, _ in row], nothing))
+                        for row in rows)  # fmt: skip
+            other = math.prod(sizes) // sizes[axis]
+            found[which] += other * nnz
+            found[2 + which] += other * calls
+            sizes[axis] = matrix.shape[0]
+    return found[0], found[1], found[2], found[3]
 
 
 def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Counts:
@@ -377,14 +380,13 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
     taps = math.prod(layer.kernel_size)
     flops = 2.0 * alpha_all * (c_out // groups) * c_in * kept
     flops += 2.0 * alpha_all * taps * c_out * (c_in // groups)
-    terms_in, terms_out, _, _ = _terms(tiles, item)
+    terms_in, terms_out, ops_in, ops_out = _terms(tiles, item)
     x_bytes = n_batch * c_in * math.prod(spatial) * item
     y_bytes = n_batch * c_out * math.prod(out) * item
     stream = 2 * x_bytes + phases * c_in * rows * item
     stream += 2 * item * (terms_in * c_in * rows + terms_out * c_out * kept)
     stream += 2 * alpha_all * c_in * kept * item if crop else 0
     stream += phases * c_out * kept * item + 3 * y_bytes
-    ops_in, ops_out = _ops(tiles, item)
     # The largest block's program: planes, two transform buffers, a spare, the products
     # (and the cropped input); and the transformed kernel.
     block_rows = samples * math.prod(plan.rows[1:]) * (min(band, plan.grid[0]) + plan.reach[0])
@@ -400,29 +402,6 @@ def counts(layer: Layer, n_batch: int, itemsize: int, *, transposed: bool) -> Co
         passes=3 + blocks * (2 * phases + ops_in + ops_out + crop),
         work_bytes=int(work),
     )
-
-
-def _row_ops(coefficients: Sequence[Any]) -> int:
-    """How many NumPy calls :func:`_combine` makes for a row with these coefficients."""
-    rest = sorted(coefficients, key=lambda c: c != 1)
-    first = 2 if rest[0] == 1 and len(rest) > 1 and rest[1] in (1, -1) else 1
-    return 1 + sum(1 if c in (1, -1) else 2 for c in rest[first:])
-
-
-def _ops(tiles: Sequence[tuple[int, int]], itemsize: int) -> tuple[int, int]:
-    """How many NumPy calls the input and the output transform of one block make:
-    per axis, one per term of each row of the matrix (a coefficient other than ±1
-    two) times the components of the other axes (:func:`_transform`)."""
-    dtype = np.float32 if itemsize <= 4 else np.float64
-    counts_ = [0, 0]
-    for which, sizes in ((0, [m for m, _ in tiles]), (1, [m + r - 1 for m, r in tiles])):
-        for axis, (m, r) in enumerate(tiles):
-            matrix = transforms(m, r, dtype)[2 if which == 0 else 0]
-            calls = sum(_row_ops([c for c, _ in row]) for row in _nonzeros(matrix))
-            other = math.prod(sizes) // sizes[axis]
-            counts_[which] += other * calls
-            sizes[axis] = matrix.shape[0]
-    return counts_[0], counts_[1]
 
 
 # --------------------------------------------------------------------------- the engine
